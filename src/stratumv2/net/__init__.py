@@ -1,0 +1,1 @@
+"""stratumv2.net."""
