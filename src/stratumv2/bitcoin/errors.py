@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AddressError", "BitcoinDecodeError", "BitcoinError"]
+__all__ = ["AddressError", "BitcoinDecodeError", "BitcoinError", "CoinbaseError"]
 
 
 class BitcoinError(Exception):
@@ -15,3 +15,7 @@ class BitcoinDecodeError(BitcoinError, ValueError):
 
 class AddressError(BitcoinError, ValueError):
     """An address that is invalid, or not valid on the requested network."""
+
+
+class CoinbaseError(BitcoinError, ValueError):
+    """A coinbase that cannot be built as requested (sizes, values, scriptSig limits)."""
