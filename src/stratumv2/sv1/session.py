@@ -249,8 +249,9 @@ class Sv1ServerSession:
         self.authorized: set[str] = set()
         self.closed = False
         self.protocol_errors = 0
-        self._pending_subscribe: set[RequestId] = set()
-        self._pending_authorize: dict[RequestId, str] = {}
+        # answers may be pending twice under one id (a device may reuse ids): FIFO per id
+        self._pending_subscribe: dict[RequestId, int] = {}
+        self._pending_authorize: dict[RequestId, deque[str]] = {}
         self._jobs: OrderedDict[str, _Job] = OrderedDict()
         self._stale: OrderedDict[str, None] = OrderedDict()
 
@@ -286,16 +287,15 @@ class Sv1ServerSession:
 
     def accept_subscribe(self, request_id: RequestId, extranonce1: bytes, size: int) -> None:
         """Answer a pending subscribe with the extranonce the role allocated."""
-        if request_id not in self._pending_subscribe:
+        if not self._take_pending_subscribe(request_id):
             raise Sv1LocalError(f"no pending subscribe with id {request_id!r}")
-        self._pending_subscribe.discard(request_id)
         self.extranonce1 = extranonce1
         self.extranonce2_size = size
         self._answer_subscribe(request_id)
 
     def accept_authorize(self, request_id: RequestId) -> None:
         """Authorize the pending user; its shares are accepted from now on."""
-        username = self._pending_authorize.pop(request_id, None)
+        username = self._take_pending_authorize(request_id)
         if username is None:
             raise Sv1LocalError(f"no pending authorize with id {request_id!r}")
         self.authorized.add(username)
@@ -303,8 +303,8 @@ class Sv1ServerSession:
 
     def reject(self, request_id: RequestId, code: int, message: str | None = None) -> None:
         """Refuse a pending subscribe or authorize with an SV1 error code."""
-        self._pending_authorize.pop(request_id, None)
-        self._pending_subscribe.discard(request_id)
+        if self._take_pending_authorize(request_id) is None:
+            self._take_pending_subscribe(request_id)
         self._send(encode_error(request_id, code, message, result=False))
 
     def share_accepted(self, request_id: RequestId) -> None:
@@ -399,6 +399,23 @@ class Sv1ServerSession:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _take_pending_subscribe(self, request_id: RequestId) -> bool:
+        count = self._pending_subscribe.get(request_id, 0)
+        if count <= 1:
+            self._pending_subscribe.pop(request_id, None)
+        else:
+            self._pending_subscribe[request_id] = count - 1
+        return count > 0
+
+    def _take_pending_authorize(self, request_id: RequestId) -> str | None:
+        queue = self._pending_authorize.get(request_id)
+        if not queue:
+            return None
+        username = queue.popleft()
+        if not queue:
+            del self._pending_authorize[request_id]
+        return username
+
     def _send(self, data: bytes) -> None:
         if not self.closed:
             self._out += data
@@ -480,7 +497,7 @@ class Sv1ServerSession:
         if answered:
             self._answer_subscribe(request_id)
         else:
-            self._pending_subscribe.add(request_id)
+            self._pending_subscribe[request_id] = self._pending_subscribe.get(request_id, 0) + 1
         self._events.append(Subscribe(request_id, agent, answered))
 
     def _answer_subscribe(self, request_id: RequestId) -> None:
@@ -500,7 +517,7 @@ class Sv1ServerSession:
         username = params[0]
         password = params[1] if len(params) > 1 and isinstance(params[1], str) else ""
         user, _, worker = username.partition(".")
-        self._pending_authorize[request_id] = username
+        self._pending_authorize.setdefault(request_id, deque()).append(username)
         self._events.append(Authorize(request_id, username, user, worker, password))
 
     def _on_suggest_difficulty(self, request_id: RequestId, params: tuple[object, ...]) -> None:
