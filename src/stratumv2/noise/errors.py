@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stratumv2.protocol.errors import FrameTooLargeError, ProtocolError
+
 __all__ = [
     "BadCertificate",
     "DecryptError",
@@ -12,7 +14,7 @@ __all__ = [
 ]
 
 
-class NoiseError(Exception):
+class NoiseError(ProtocolError):
     """Base class: the encrypted transport cannot continue; drop the connection."""
 
 
@@ -28,7 +30,7 @@ class DecryptError(NoiseError):
     """A ciphertext (handshake or transport) failed authentication."""
 
 
-class FrameTooLarge(NoiseError):
+class FrameTooLarge(NoiseError, FrameTooLargeError):
     """The peer announced a frame larger than the configured maximum."""
 
 
