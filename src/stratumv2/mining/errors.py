@@ -8,6 +8,8 @@ exceptions: they are results (see :mod:`stratumv2.mining.shares`).
 
 from __future__ import annotations
 
+from stratumv2.protocol import mining as _m
+
 __all__ = [
     "BAD_EXTRANONCE_SIZE",
     "CHANNEL_CAPACITY_EXHAUSTED",
@@ -30,23 +32,21 @@ __all__ = [
     "UnknownChannelError",
 ]
 
-# SubmitShares.Error codes (spec 5.3.14 / SRI channels-sv2).
-INVALID_CHANNEL_ID = "invalid-channel-id"
-INVALID_SHARE = "invalid-share"
-STALE_SHARE = "stale-share"
-INVALID_JOB_ID = "invalid-job-id"
-DIFFICULTY_TOO_LOW = "difficulty-too-low"
-DUPLICATE_SHARE = "duplicate-share"
-BAD_EXTRANONCE_SIZE = "bad-extranonce-size"
-VERSION_ROLLING_NOT_ALLOWED = "version-rolling-not-allowed"
-INVALID_NON_ROLLABLE_VERSION_BIT = "invalid-non-rollable-version-bit"
-
-# OpenMiningChannel.Error / UpdateChannel.Error codes.
-INVALID_USER_IDENTITY = "invalid-user-identity"
-INVALID_NOMINAL_HASHRATE = "invalid-nominal-hashrate"
-MIN_EXTRANONCE_SIZE_TOO_LARGE = "min-extranonce-size-too-large"
-MAX_TARGET_OUT_OF_RANGE = "max-target-out-of-range"
-CHANNEL_CAPACITY_EXHAUSTED = "channel-capacity-exhausted"
+# The SV2 error-code strings, under short names (defined once, in stratumv2.protocol.mining).
+INVALID_CHANNEL_ID = _m.SUBMIT_SHARES_ERROR_INVALID_CHANNEL_ID
+INVALID_SHARE = _m.SUBMIT_SHARES_ERROR_INVALID_SHARE
+STALE_SHARE = _m.SUBMIT_SHARES_ERROR_STALE_SHARE
+INVALID_JOB_ID = _m.SUBMIT_SHARES_ERROR_INVALID_JOB_ID
+DIFFICULTY_TOO_LOW = _m.SUBMIT_SHARES_ERROR_DIFFICULTY_TOO_LOW
+DUPLICATE_SHARE = _m.SUBMIT_SHARES_ERROR_DUPLICATE_SHARE
+BAD_EXTRANONCE_SIZE = _m.SUBMIT_SHARES_ERROR_BAD_EXTRANONCE_SIZE
+VERSION_ROLLING_NOT_ALLOWED = _m.SUBMIT_SHARES_ERROR_VERSION_ROLLING_NOT_ALLOWED
+INVALID_NON_ROLLABLE_VERSION_BIT = _m.SUBMIT_SHARES_ERROR_INVALID_NON_ROLLABLE_VERSION_BIT
+INVALID_USER_IDENTITY = _m.OPEN_CHANNEL_ERROR_INVALID_USER_IDENTITY
+INVALID_NOMINAL_HASHRATE = _m.OPEN_CHANNEL_ERROR_INVALID_NOMINAL_HASHRATE
+MIN_EXTRANONCE_SIZE_TOO_LARGE = _m.OPEN_CHANNEL_ERROR_MIN_EXTRANONCE_SIZE_TOO_LARGE
+MAX_TARGET_OUT_OF_RANGE = _m.OPEN_CHANNEL_ERROR_MAX_TARGET_OUT_OF_RANGE
+CHANNEL_CAPACITY_EXHAUSTED = _m.OPEN_CHANNEL_ERROR_CHANNEL_CAPACITY_EXHAUSTED
 
 
 class MiningError(Exception):

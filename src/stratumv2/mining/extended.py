@@ -1,0 +1,102 @@
+"""Extended channels: the miner rolls its part of the extranonce (sans-IO, server side)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from stratumv2.mining.channel import Channel
+from stratumv2.mining.jobs import MiningJob
+from stratumv2.mining.shares import (
+    HEADER_STRUCT,
+    BadExtranonceSize,
+    BelowTarget,
+    Duplicate,
+    InvalidTimestamp,
+    ShareResult,
+)
+from stratumv2.protocol import NewExtendedMiningJob, SubmitSharesExtended
+
+__all__ = ["ExtendedChannel"]
+
+_sha256 = hashlib.sha256
+_pack_header = HEADER_STRUCT.pack
+
+
+class ExtendedChannel(Channel):
+    """An extended channel: ``extranonce_prefix`` fixed by us, ``extranonce_size`` bytes rolled.
+
+    Shares carry exactly ``extranonce_size`` bytes; the coinbase is
+    ``job prefix | extranonce_prefix | extranonce | job suffix``.
+    """
+
+    @property
+    def extranonce_size(self) -> int:
+        """Rollable bytes (``OpenExtendedMiningChannel.Success.extranonce_size``)."""
+        return self.allocation.size
+
+    def new_job(self, job: MiningJob, future: bool, now: float) -> NewExtendedMiningJob:
+        """Give ``job`` an id on this channel; the ``NewExtendedMiningJob`` to send."""
+        job_id = self.job_ids.next()
+        self.add_job(job_id, job, future)
+        return extended_job_message(
+            self.channel_id,
+            job_id,
+            job,
+            None if future else self.min_ntime_for_new_job(now),
+        )
+
+    def validate_share(self, share: SubmitSharesExtended, now: float) -> ShareResult:
+        """Check a ``SubmitSharesExtended`` (digest 00 §9 order); never raises."""
+        seq = share.sequence_number
+        cj = self._current.get(share.job_id)
+        if cj is None:
+            return self._unknown_job(share.job_id, seq)
+        extranonce = share.extranonce
+        if len(extranonce) != self.allocation.size:
+            return BadExtranonceSize(self.channel_id, seq)
+        ntime = share.ntime
+        if ntime < self._min_ntime or (
+            self.config.max_ntime_drift is not None and ntime > now + self.config.max_ntime_drift
+        ):
+            return InvalidTimestamp(self.channel_id, seq)
+        version = share.version
+        if (version ^ cj.version) & cj.fixed_bits:
+            return self._bad_version(cj, version, seq)
+        sha256 = _sha256
+        node = sha256(sha256(cj.head + extranonce + cj.tail).digest()).digest()
+        for sibling in cj.path:
+            node = sha256(sha256(node + sibling).digest()).digest()
+        header = _pack_header(version, self._prev_hash, node, ntime, self._nbits, share.nonce)
+        block_hash = sha256(sha256(header).digest()).digest()
+        value = int.from_bytes(block_hash, "little")
+        credit = cj.valid
+        if value > cj.target:
+            below = self._credit_below_job_target(value)
+            if below is None:
+                return BelowTarget(self.channel_id, seq)
+            credit = below
+        seen = self._seen
+        if block_hash in seen:
+            return Duplicate(self.channel_id, seq)
+        seen.add(block_hash)
+        if value <= self._network_target:
+            return self._block(
+                cj, credit, seq, header, block_hash, cj.extranonce_prefix + extranonce
+            )
+        return self._accept(credit, seq)
+
+
+def extended_job_message(
+    channel_id: int, job_id: int, job: MiningJob, min_ntime: int | None
+) -> NewExtendedMiningJob:
+    """``NewExtendedMiningJob`` for ``job`` addressed to a channel or a group."""
+    return NewExtendedMiningJob(
+        channel_id=channel_id,
+        job_id=job_id,
+        min_ntime=min_ntime,
+        version=job.version,
+        version_rolling_allowed=job.version_rolling_allowed,
+        merkle_path=job.merkle_path,
+        coinbase_tx_prefix=job.coinbase.prefix,
+        coinbase_tx_suffix=job.coinbase.suffix,
+    )

@@ -1,0 +1,81 @@
+"""Standard channels: header-only mining on a fixed merkle root (sans-IO, server side)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from stratumv2.bitcoin.hashes import merkle_root_from_branch
+from stratumv2.mining.channel import Channel, ChannelJob
+from stratumv2.mining.jobs import MiningJob
+from stratumv2.mining.shares import (
+    HEADER_STRUCT,
+    BelowTarget,
+    Duplicate,
+    InvalidTimestamp,
+    ShareResult,
+)
+from stratumv2.protocol import NewMiningJob, SubmitSharesStandard
+
+__all__ = ["StandardChannel"]
+
+_sha256 = hashlib.sha256
+_pack_header = HEADER_STRUCT.pack
+
+
+def _merkle_root(cj: ChannelJob) -> bytes:
+    root = merkle_root_from_branch(_sha256(_sha256(cj.head + cj.tail).digest()).digest(), cj.path)
+    cj.merkle_root = root
+    return root
+
+
+class StandardChannel(Channel):
+    """A standard channel: its ``extranonce_prefix`` is the whole extranonce of its coinbase.
+
+    Jobs reach it as ``NewMiningJob`` (:meth:`new_job`) or, inside a group, as the group's
+    extended jobs (the merkle root for this channel is then computed at its first share).
+    Version rolling is always allowed inside the mask (SRI).
+    """
+
+    def new_job(self, job: MiningJob, future: bool, now: float) -> NewMiningJob:
+        """Give ``job`` an id on this channel; the ``NewMiningJob`` to send."""
+        job_id = self.job_ids.next()
+        cj = self.add_job(job_id, job, future)
+        return NewMiningJob(
+            channel_id=self.channel_id,
+            job_id=job_id,
+            min_ntime=None if future else self.min_ntime_for_new_job(now),
+            version=job.version,
+            merkle_root=_merkle_root(cj),
+        )
+
+    def validate_share(self, share: SubmitSharesStandard, now: float) -> ShareResult:
+        """Check a ``SubmitSharesStandard`` (digest 00 §9 order); never raises."""
+        seq = share.sequence_number
+        cj = self._current.get(share.job_id)
+        if cj is None:
+            return self._unknown_job(share.job_id, seq)
+        ntime = share.ntime
+        if ntime < self._min_ntime or (
+            self.config.max_ntime_drift is not None and ntime > now + self.config.max_ntime_drift
+        ):
+            return InvalidTimestamp(self.channel_id, seq)
+        version = share.version
+        if (version ^ cj.version) & cj.fixed_bits:
+            return self._bad_version(cj, version, seq)
+        root = cj.merkle_root or _merkle_root(cj)
+        header = _pack_header(version, self._prev_hash, root, ntime, self._nbits, share.nonce)
+        block_hash = _sha256(_sha256(header).digest()).digest()
+        value = int.from_bytes(block_hash, "little")
+        credit = cj.valid
+        if value > cj.target:
+            below = self._credit_below_job_target(value)
+            if below is None:
+                return BelowTarget(self.channel_id, seq)
+            credit = below
+        seen = self._seen
+        if block_hash in seen:
+            return Duplicate(self.channel_id, seq)
+        seen.add(block_hash)
+        if value <= self._network_target:
+            return self._block(cj, credit, seq, header, block_hash, cj.extranonce_prefix)
+        return self._accept(credit, seq)
