@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from stratumv2.bitcoin.hashes import hash_to_hex, sha256d
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from stratumv2.protocol import decode_frame, encode_frame
 
 REGTEST_BITS = "207fffff"
 REGTEST_TARGET = "7fffff" + "00" * 29
@@ -78,3 +80,41 @@ def gbt_factory() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def tx_factory() -> Callable[..., Transaction]:
     return make_tx
+
+
+class MemoryPeer:
+    """One end of an in-memory connection carrying real SV2 frames (encoded and decoded)."""
+
+    def __init__(self, inbox: asyncio.Queue[bytes | None], outbox: asyncio.Queue[bytes | None]):
+        self.inbox = inbox
+        self.outbox = outbox
+        self.closed = False
+
+    async def send(self, message: Any) -> None:
+        if self.closed:
+            raise ConnectionError("closed")
+        self.outbox.put_nowait(encode_frame(message))
+
+    async def recv(self) -> Any:
+        data = await self.inbox.get()
+        if data is None:
+            self.closed = True
+            raise EOFError("peer closed")
+        return decode_frame(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(None)
+            self.inbox.put_nowait(None)
+
+
+def memory_pipe() -> tuple[MemoryPeer, MemoryPeer]:
+    a: asyncio.Queue[bytes | None] = asyncio.Queue()
+    b: asyncio.Queue[bytes | None] = asyncio.Queue()
+    return MemoryPeer(a, b), MemoryPeer(b, a)
+
+
+@pytest.fixture
+def pipe_factory() -> Callable[[], tuple[MemoryPeer, MemoryPeer]]:
+    return memory_pipe

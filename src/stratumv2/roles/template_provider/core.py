@@ -527,6 +527,9 @@ class TemplateProviderCore:
         if self.current is None:
             return []
         variant = self._variant_for(self.current, constraints)
+        if variant.template_id == client.current_template_id:
+            # Never send the same id twice on a connection: ids strictly increase.
+            variant = self._variant_for(self.current, constraints, fresh=True)
         client.current_template_id = variant.template_id
         return [
             Send(client_id, variant.new_template(future=True)),
@@ -587,11 +590,11 @@ class TemplateProviderCore:
         return out
 
     def _variant_for(
-        self, template: BlockTemplate, constraints: ClientConstraints
+        self, template: BlockTemplate, constraints: ClientConstraints, fresh: bool = False
     ) -> TemplateVariant:
         n = fitting_tx_count(template, constraints)
         cached = self._by_count.get(n)
-        if cached is not None and cached.base is template:
+        if cached is not None and cached.base is template and not fresh:
             return cached
         variant = make_variant(self._next_id, template, n)
         self._next_id += 1
