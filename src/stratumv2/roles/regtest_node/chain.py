@@ -1,0 +1,385 @@
+"""The node's chainstate: libbitcoinkernel validates and stores; we keep light indexes.
+
+Every block on the active chain was accepted by the kernel's ``process_block``. Next to the
+kernel we keep what its API does not expose: height -> hash, block summaries, a txid index
+and a UTXO view (for the mempool and the transaction generator). They are rebuilt at start
+by reading the active chain's blocks back from the kernel, so nothing extra is persisted.
+
+Not thread-safe: the service calls it from its event loop thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pbk
+
+from stratumv2.bitcoin.header import BlockHeader
+from stratumv2.bitcoin.tx import OutPoint, Transaction, TxOut
+from stratumv2.roles.regtest_node.consensus import (
+    Coin,
+    ParsedBlock,
+    check_block,
+    check_block_context,
+    check_block_inputs,
+    check_header_context,
+    median_time_past,
+    parse_block,
+    with_default_witness_nonce,
+)
+from stratumv2.roles.regtest_node.scripts_check import first_script_failure
+
+log = logging.getLogger(__name__)
+
+_RESULT_REASONS = {
+    pbk.BlockValidationResult.CACHED_INVALID: "duplicate-invalid",
+    pbk.BlockValidationResult.INVALID_HEADER: "high-hash",
+    pbk.BlockValidationResult.MUTATED: "bad-txnmrklroot",
+    pbk.BlockValidationResult.MISSING_PREV: "prev-blk-not-found",
+    pbk.BlockValidationResult.INVALID_PREV: "bad-prevblk",
+    pbk.BlockValidationResult.TIME_FUTURE: "time-too-new",
+    pbk.BlockValidationResult.HEADER_LOW_WORK: "too-little-chainwork",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    """Summary of a block on the active chain."""
+
+    hash: bytes
+    height: int
+    header: BlockHeader
+    size: int
+    stripped_size: int
+    weight: int
+    n_tx: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """Outcome of :meth:`Chain.submit_block`: ``reason`` is None when the block was accepted."""
+
+    reason: str | None
+    block_hash: bytes
+    tip_changed: bool
+
+
+ChainListener = Callable[[list[tuple[ParsedBlock, int]], bool], None]
+"""Called after the tip moved: the connected (block, height) pairs, and whether a reorg
+(disconnect) happened, in which case listeners should re-check everything."""
+
+
+class Chain:
+    """A regtest chainstate in ``datadir`` (kernel data lives in ``datadir/blocks``...)."""
+
+    def __init__(self, datadir: Path | str) -> None:
+        self.datadir = Path(datadir)
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self._checked: dict[bytes, pbk.BlockValidationResult | None] = {}
+        self._connected: list[tuple[bytes, int]] = []
+        self._disconnected = False
+        self._callbacks = pbk.ValidationInterfaceCallbacks(
+            block_checked=self._on_block_checked,
+            block_connected=self._on_block_connected,
+            block_disconnected=self._on_block_disconnected,
+        )
+        self._chainman: pbk.ChainstateManager | None = pbk.load_chainman(
+            self.datadir, pbk.ChainType.REGTEST, self._callbacks
+        )
+        self._infos: list[BlockInfo] = []
+        self._heights: dict[bytes, int] = {}
+        self._utxos: dict[OutPoint, Coin] = {}
+        self._tx_heights: dict[bytes, int] = {}
+        self._invalid: set[bytes] = set()
+        self._listeners: list[ChainListener] = []
+        self._connected.clear()
+        self._rebuild()
+
+    # ---- kernel callbacks (run synchronously inside process_block) ------------------------
+
+    def _on_block_checked(self, _ud: object, block: pbk.Block, state: object) -> None:
+        assert isinstance(state, pbk.BlockValidationState)
+        valid = state.validation_mode == pbk.ValidationMode.VALID
+        result = None if valid else state.block_validation_result
+        self._checked[bytes(block.block_hash)] = result
+
+    def _on_block_connected(self, _ud: object, block: pbk.Block, entry: object) -> None:
+        assert isinstance(entry, pbk.BlockTreeEntry)
+        self._connected.append((bytes(block.block_hash), entry.height))
+
+    def _on_block_disconnected(self, _ud: object, _block: pbk.Block, _entry: object) -> None:
+        self._disconnected = True
+
+    # ---- lifecycle and indexes ------------------------------------------------------------
+
+    @property
+    def chainman(self) -> pbk.ChainstateManager:
+        """The kernel's chainstate manager (raises once closed)."""
+        if self._chainman is None:
+            raise RuntimeError("chain is closed")
+        return self._chainman
+
+    def close(self) -> None:
+        """Flush and release the kernel chainstate (the data directory lock too)."""
+        if self._chainman is not None:
+            chainman, self._chainman = self._chainman, None
+            chainman.__exit__(None, None, None)
+
+    def _rebuild(self) -> None:
+        """(Re)build our indexes from the kernel's active chain."""
+        self._infos = []
+        self._heights = {}
+        self._utxos = {}
+        self._tx_heights = {}
+        active = self.chainman.get_active_chain()
+        entries = active.block_tree_entries
+        for height in range(active.height + 1):
+            entry = entries[height]
+            raw = bytes(self.chainman.blocks[entry])
+            self._apply(parse_block(raw), height)
+
+    def _apply(self, block: ParsedBlock, height: int) -> None:
+        block_hash = block.hash
+        self._infos.append(
+            BlockInfo(
+                block_hash,
+                height,
+                block.header,
+                block.size,
+                block.stripped_size,
+                block.weight,
+                len(block.txs),
+            )
+        )
+        self._heights[block_hash] = height
+        for tx in block.txs:
+            txid = tx.txid
+            self._tx_heights[txid] = height
+            if height == 0:
+                continue  # the genesis coinbase is not spendable
+            if not tx.is_coinbase:
+                for txin in tx.inputs:
+                    self._utxos.pop(txin.prevout, None)
+            for index, out in enumerate(tx.outputs):
+                if out.script_pubkey[:1] == b"\x6a":
+                    continue
+                self._utxos[OutPoint(txid, index)] = Coin(
+                    out.value, out.script_pubkey, height, tx.is_coinbase
+                )
+
+    def add_listener(self, listener: ChainListener) -> None:
+        """Call ``listener`` after every tip change."""
+        self._listeners.append(listener)
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """Height of the active tip."""
+        return len(self._infos) - 1
+
+    @property
+    def tip(self) -> BlockInfo:
+        """The active tip."""
+        return self._infos[-1]
+
+    def info_at(self, height: int) -> BlockInfo:
+        """Block at ``height`` on the active chain (IndexError when out of range)."""
+        if height < 0:
+            raise IndexError(height)
+        return self._infos[height]
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        """Height of a block on the active chain, or None."""
+        return self._heights.get(block_hash)
+
+    def is_known(self, block_hash: bytes) -> bool:
+        """True if the kernel has this block (or header) in its index, active or not."""
+        return pbk.BlockHash(block_hash) in self.chainman.block_tree_entries
+
+    def raw_block(self, block_hash: bytes) -> bytes | None:
+        """Serialized block read back from the kernel's block files."""
+        key = pbk.BlockHash(block_hash)
+        entries = self.chainman.block_tree_entries
+        if key not in entries:
+            return None
+        entry = entries[key]
+        if entry not in self.chainman.blocks:
+            return None
+        return bytes(self.chainman.blocks[entry])
+
+    def times_up_to(self, height: int) -> list[int]:
+        """Times of the last 11 blocks ending at ``height`` (for median time past)."""
+        start = max(0, height - 10)
+        return [info.header.time for info in self._infos[start : height + 1]]
+
+    def median_time_past(self, height: int | None = None) -> int:
+        """Median time past at ``height`` (default: the tip)."""
+        return median_time_past(self.times_up_to(self.height if height is None else height))
+
+    def get_coin(self, outpoint: OutPoint) -> Coin | None:
+        """An unspent output of the active chain, or None."""
+        return self._utxos.get(outpoint)
+
+    def coins(self) -> dict[OutPoint, Coin]:
+        """The whole UTXO view (do not modify)."""
+        return self._utxos
+
+    def tx_height(self, txid: bytes) -> int | None:
+        """Height of the block that confirmed ``txid`` on the active chain, or None."""
+        return self._tx_heights.get(txid)
+
+    def find_transaction(self, txid: bytes) -> tuple[Transaction, BlockInfo] | None:
+        """A confirmed transaction and the block holding it."""
+        height = self._tx_heights.get(txid)
+        if height is None:
+            return None
+        info = self._infos[height]
+        raw = self.raw_block(info.hash)
+        if raw is None:
+            return None
+        for tx in parse_block(raw).txs:
+            if tx.txid == txid:
+                return tx, info
+        return None
+
+    def spent_outputs(self, tx: Transaction) -> list[TxOut] | None:
+        """Outputs spent by ``tx`` according to the UTXO view (None if any is missing)."""
+        outs: list[TxOut] = []
+        for txin in tx.inputs:
+            coin = self._utxos.get(txin.prevout)
+            if coin is None:
+                return None
+            outs.append(coin.as_txout())
+        return outs
+
+    # ---- submitting ------------------------------------------------------------------------
+
+    def known_result(self, block_hash: bytes) -> str | None:
+        """bitcoind's answer for a block it has seen before, or None if it is new."""
+        if block_hash in self._heights:
+            return "duplicate"
+        if block_hash in self._invalid:
+            return "duplicate-invalid"
+        return None
+
+    def precheck(self, block: ParsedBlock, now: int, check_pow: bool = True) -> str | None:
+        """Run Core's checks in Core's order; the reject reason, or None if they pass."""
+        reason = check_block(block, check_pow)
+        if reason:
+            return reason
+        prev_height = self._heights.get(block.header.prev_hash)
+        if prev_height is None:
+            if not self.is_known(block.header.prev_hash):
+                return "prev-blk-not-found"
+            if block.header.prev_hash in self._invalid:
+                return "bad-prevblk"
+            return None  # builds on a side branch: the kernel decides
+        prev_times = self.times_up_to(prev_height)
+        reason = check_header_context(block.header, prev_times, now)
+        if reason:
+            return reason
+        reason = check_block_context(block, prev_height + 1, prev_times)
+        if reason:
+            return reason
+        if prev_height == self.height:
+            return check_block_inputs(block, prev_height + 1, self._utxos.get)
+        return None
+
+    def submit_block(self, block: ParsedBlock, now: int) -> SubmitResult:
+        """Validate ``block`` (ours, then the kernel's) and connect it if valid.
+
+        The chain is unchanged when the block is rejected. Listeners run after a tip change.
+        """
+        block_hash = block.hash
+        known = self.known_result(block_hash)
+        if known:
+            return SubmitResult(known, block_hash, False)
+        block = with_default_witness_nonce(block)
+        reason = self.precheck(block, now)
+        if reason:
+            return SubmitResult(reason, block_hash, False)
+        return self._process(block)
+
+    def _process(self, block: ParsedBlock) -> SubmitResult:
+        block_hash = block.hash
+        self._checked.pop(block_hash, None)
+        self._connected.clear()
+        self._disconnected = False
+        raw = block.serialize()
+        try:
+            is_new = self.chainman.process_block(pbk.Block(raw))
+        except pbk.ProcessBlockException:
+            is_new = True
+        reason: str | None = None
+        if block_hash in self._checked:
+            result = self._checked[block_hash]
+            if result is not None:
+                reason = _RESULT_REASONS.get(result) or self._diagnose(block)
+                self._invalid.add(block_hash)
+        elif not is_new:
+            reason = "duplicate"
+        else:
+            reason = "inconclusive"
+        tip_changed = self._sync_tip(block)
+        return SubmitResult(reason, block_hash, tip_changed)
+
+    def _sync_tip(self, submitted: ParsedBlock) -> bool:
+        connected, self._connected = self._connected, []
+        disconnected, self._disconnected = self._disconnected, False
+        if not connected and not disconnected:
+            return False
+        if disconnected:
+            log.info("reorganisation: rebuilding indexes from the kernel")
+            self._rebuild()
+            blocks = [
+                (parse_block(self.raw_block(h) or b""), height)
+                for h, height in connected
+                if self.height_of(h) == height
+            ]
+        else:
+            blocks = []
+            for block_hash, height in connected:
+                if height < len(self._infos) and self._infos[height].hash == block_hash:
+                    continue  # already indexed (the genesis block at start-up)
+                if block_hash == submitted.hash:
+                    block = submitted
+                else:
+                    block = parse_block(self.raw_block(block_hash) or b"")
+                if height != len(self._infos):
+                    self._rebuild()
+                    disconnected = True
+                    break
+                self._apply(block, height)
+                blocks.append((block, height))
+        for listener in self._listeners:
+            try:
+                listener(blocks, disconnected)
+            except Exception:
+                log.exception("chain listener failed")
+        return True
+
+    def _diagnose(self, block: ParsedBlock) -> str:
+        """Name a kernel rejection our pre-checks missed (usually a script failure)."""
+        prev_height = self._heights.get(block.header.prev_hash)
+        if prev_height is not None and prev_height == self.height:
+            created: dict[OutPoint, Coin] = {}
+            for tx in block.txs:
+                if not tx.is_coinbase:
+                    spent = []
+                    for txin in tx.inputs:
+                        coin = created.get(txin.prevout) or self._utxos.get(txin.prevout)
+                        if coin is None:
+                            return "bad-txns-inputs-missingorspent"
+                        spent.append(coin.as_txout())
+                    failure = first_script_failure(tx, spent)
+                    if failure is not None:
+                        return f"block-script-verify-flag-failed ({failure})"
+                for index, out in enumerate(tx.outputs):
+                    created[OutPoint(tx.txid, index)] = Coin(
+                        out.value, out.script_pubkey, prev_height + 1, tx.is_coinbase
+                    )
+        return "bad-block-consensus"

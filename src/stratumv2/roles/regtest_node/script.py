@@ -1,0 +1,147 @@
+"""Small script helpers the node needs: BIP34 height push, sigop counting, witness commitment."""
+
+from __future__ import annotations
+
+from stratumv2.bitcoin.hashes import merkle_root, sha256d
+from stratumv2.bitcoin.tx import Transaction, TxOut
+
+WITNESS_COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
+OP_CHECKSIG = 0xAC
+OP_CHECKSIGVERIFY = 0xAD
+OP_CHECKMULTISIG = 0xAE
+OP_CHECKMULTISIGVERIFY = 0xAF
+MAX_PUBKEYS_PER_MULTISIG = 20
+WITNESS_SCALE_FACTOR = 4
+
+
+def push_int(n: int) -> bytes:
+    """The script push of ``n`` as Bitcoin Core's ``CScript() << n`` writes it (BIP34)."""
+    if n == 0:
+        return b"\x00"
+    if n == -1 or 1 <= n <= 16:
+        return bytes((0x50 + n,))
+    body = bytearray()
+    value = abs(n)
+    while value:
+        body.append(value & 0xFF)
+        value >>= 8
+    if body[-1] & 0x80:
+        body.append(0x80 if n < 0 else 0)
+    elif n < 0:
+        body[-1] |= 0x80
+    return bytes((len(body),)) + bytes(body)
+
+
+def _ops(script: bytes) -> list[tuple[int, bytes]]:
+    """Opcodes with their pushed data; stops quietly at a truncated push (as Core does)."""
+    out: list[tuple[int, bytes]] = []
+    i = 0
+    n = len(script)
+    while i < n:
+        op = script[i]
+        i += 1
+        size = 0
+        if op < 0x4C:
+            size = op
+        elif op == 0x4C:
+            if i + 1 > n:
+                break
+            size = script[i]
+            i += 1
+        elif op == 0x4D:
+            if i + 2 > n:
+                break
+            size = int.from_bytes(script[i : i + 2], "little")
+            i += 2
+        elif op == 0x4E:
+            if i + 4 > n:
+                break
+            size = int.from_bytes(script[i : i + 4], "little")
+            i += 4
+        if i + size > n:
+            break
+        out.append((op, script[i : i + size]))
+        i += size
+    return out
+
+
+def count_sigops(script: bytes, accurate: bool = False) -> int:
+    """Bitcoin Core's ``GetSigOpCount``: CHECKSIG counts 1, CHECKMULTISIG 20 (or n)."""
+    total = 0
+    last = 0xFF
+    for op, _ in _ops(script):
+        if op in (OP_CHECKSIG, OP_CHECKSIGVERIFY):
+            total += 1
+        elif op in (OP_CHECKMULTISIG, OP_CHECKMULTISIGVERIFY):
+            if accurate and 0x51 <= last <= 0x60:
+                total += last - 0x50
+            else:
+                total += MAX_PUBKEYS_PER_MULTISIG
+        last = op
+    return total
+
+
+def is_p2sh(script: bytes) -> bool:
+    """OP_HASH160 <20> OP_EQUAL."""
+    return len(script) == 23 and script[0] == 0xA9 and script[1] == 0x14 and script[22] == 0x87
+
+
+def witness_program(script: bytes) -> tuple[int, bytes] | None:
+    """(version, program) of a segwit output script, else None."""
+    if len(script) < 4 or len(script) > 42:
+        return None
+    if script[0] != 0 and not 0x51 <= script[0] <= 0x60:
+        return None
+    if script[1] + 2 != len(script):
+        return None
+    return (0 if script[0] == 0 else script[0] - 0x50), script[2:]
+
+
+def _last_push(script_sig: bytes) -> bytes:
+    ops = _ops(script_sig)
+    return ops[-1][1] if ops else b""
+
+
+def sigop_cost(tx: Transaction, spent: list[TxOut] | None) -> int:
+    """Bitcoin Core's ``GetTransactionSigOpCost``; ``spent`` are the outputs the inputs spend."""
+    legacy = sum(count_sigops(i.script_sig) for i in tx.inputs)
+    legacy += sum(count_sigops(o.script_pubkey) for o in tx.outputs)
+    cost = legacy * WITNESS_SCALE_FACTOR
+    if tx.is_coinbase or spent is None:
+        return cost
+    for txin, prev in zip(tx.inputs, spent, strict=True):
+        script = prev.script_pubkey
+        if is_p2sh(script):
+            redeem = _last_push(txin.script_sig)
+            cost += count_sigops(redeem, accurate=True) * WITNESS_SCALE_FACTOR
+            script = redeem
+        prog = witness_program(script)
+        if prog is None:
+            continue
+        version, program = prog
+        if version == 0 and len(program) == 20:
+            cost += 1
+        elif version == 0 and len(program) == 32 and txin.witness:
+            cost += count_sigops(txin.witness[-1], accurate=True)
+    return cost
+
+
+def witness_merkle_root(txs: list[Transaction]) -> bytes:
+    """Merkle root of wtxids with the coinbase's replaced by zeros (BIP141)."""
+    leaves = [b"\x00" * 32] + [tx.wtxid for tx in txs[1:]]
+    return merkle_root(leaves)
+
+
+def witness_commitment_script(witness_root: bytes, nonce: bytes = b"\x00" * 32) -> bytes:
+    """The coinbase output script committing to the witness root (BIP141)."""
+    return WITNESS_COMMITMENT_HEADER + sha256d(witness_root + nonce)
+
+
+def find_witness_commitment(coinbase: Transaction) -> int | None:
+    """Index of the last output that looks like a witness commitment, as Core picks it."""
+    found = None
+    for index, out in enumerate(coinbase.outputs):
+        script = out.script_pubkey
+        if len(script) >= 38 and script[:6] == WITNESS_COMMITMENT_HEADER:
+            found = index
+    return found

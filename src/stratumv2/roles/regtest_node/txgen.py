@@ -1,0 +1,125 @@
+"""``--tx-rate``: a steady stream of fee-paying transactions, some chained, at varied fee rates.
+
+The generator spends coins of its own key (``datadir/regtest/txgen.key``). With no mature
+coins it first mines the blocks it needs to that key (and says so in the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from typing import TYPE_CHECKING
+
+from stratumv2.bitcoin.tx import OutPoint, Transaction, TxOut
+from stratumv2.roles.regtest_node.consensus import COINBASE_MATURITY
+from stratumv2.roles.regtest_node.mempool import MempoolReject
+from stratumv2.roles.regtest_node.wallet import P2wpkhKey
+
+if TYPE_CHECKING:
+    from stratumv2.roles.regtest_node.service import RegtestNode
+
+log = logging.getLogger(__name__)
+
+P2WPKH_INPUT_VBYTES = 68
+P2WPKH_OUTPUT_VBYTES = 31
+TX_OVERHEAD_VBYTES = 11
+DUST = 1_000
+FAN_OUT = 10
+MAX_ANCESTORS = 20
+BOOTSTRAP_BLOCKS = COINBASE_MATURITY + 10
+
+
+class TxGenerator:
+    """Makes ``rate`` transactions per second into ``node``'s mempool."""
+
+    def __init__(self, node: RegtestNode, rate: float, seed: int | None = None) -> None:
+        self.node = node
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.key = P2wpkhKey.load_or_create(node.net_dir / "txgen.key", secrets.token_bytes(32))
+        self.made = 0
+
+    def spendable(self) -> list[tuple[OutPoint, int, bool]]:
+        """Our coins a new transaction may spend: (outpoint, value, unconfirmed)."""
+        chain = self.node.chain
+        mempool = self.node.mempool
+        script = self.key.script_pubkey
+        height = chain.height + 1
+        found: list[tuple[OutPoint, int, bool]] = []
+        for op, coin in chain.coins().items():
+            if coin.script_pubkey != script or mempool.spender(op) is not None:
+                continue
+            if coin.is_coinbase and height - coin.height < COINBASE_MATURITY:
+                continue
+            found.append((op, coin.value, False))
+        for txid, entry in mempool.entries.items():
+            for index, out in enumerate(entry.tx.outputs):
+                op = OutPoint(txid, index)
+                if out.script_pubkey == script and mempool.spender(op) is None:
+                    found.append((op, out.value, True))
+        return found
+
+    async def ensure_funds(self) -> None:
+        """Mine to our key until at least one coin is mature."""
+        if any(not unconfirmed for _op, _v, unconfirmed in self.spendable()):
+            return
+        log.info(
+            "tx generator has no mature coins: mining %d blocks to its own key", BOOTSTRAP_BLOCKS
+        )
+        await self.node.generate(BOOTSTRAP_BLOCKS, self.key.script_pubkey)
+
+    def make_transaction(self) -> Transaction | None:
+        """One signed transaction, or None when there is nothing to spend."""
+        coins = self.spendable()
+        if not coins:
+            return None
+        unconfirmed = [c for c in coins if c[2]]
+        mempool = self.node.mempool
+        if unconfirmed and self.rng.random() < 0.4:
+            op, value, _ = self.rng.choice(unconfirmed)
+            if len(mempool.ancestors(op.txid)) >= MAX_ANCESTORS:
+                op, value, _ = self.rng.choice(coins)
+        else:
+            confirmed = [c for c in coins if not c[2]] or coins
+            op, value, _ = self.rng.choice(confirmed)
+        fee_rate = self.rng.choice((1, 2, 3, 5, 8, 12, 20, 35, 50))
+        n_out = FAN_OUT if value > 100 * DUST * FAN_OUT else (2 if value > 20 * DUST else 1)
+        vbytes = TX_OVERHEAD_VBYTES + P2WPKH_INPUT_VBYTES + P2WPKH_OUTPUT_VBYTES * n_out
+        fee = fee_rate * vbytes
+        remaining = value - fee
+        if remaining < DUST * n_out:
+            return None
+        share = remaining // n_out
+        amounts = [share] * (n_out - 1) + [remaining - share * (n_out - 1)]
+        outputs = [TxOut(a, self.key.script_pubkey) for a in amounts]
+        return self.key.spend([(op, value)], outputs)
+
+    def step(self) -> bool:
+        """Make and submit one transaction; True if the mempool took it."""
+        tx = self.make_transaction()
+        if tx is None:
+            return False
+        try:
+            self.node.accept_transaction(tx, max_fee_rate=None)
+        except MempoolReject as exc:
+            log.debug("generated transaction refused: %s", exc.reason)
+            return False
+        self.made += 1
+        return True
+
+    async def run(self) -> None:
+        """Generate forever at ``rate`` per second (cancel to stop)."""
+        await self.ensure_funds()
+        log.info("tx generator: %.3g transactions per second", self.rate)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        attempts = 0
+        while True:
+            due = int((loop.time() - start) * self.rate) - attempts
+            for _ in range(max(0, due)):
+                attempts += 1
+                if not self.step() and not self.spendable():
+                    await self.ensure_funds()
+            await asyncio.sleep(min(0.25, 1.0 / self.rate))

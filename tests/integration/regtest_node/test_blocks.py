@@ -1,0 +1,185 @@
+"""getblocktemplate -> block -> submitblock against the kernel, and bitcoind's reject reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from stratumv2.bitcoin.hashes import hash_to_hex, hex_to_hash, merkle_root
+from stratumv2.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from stratumv2.net.rpc import RpcError
+from stratumv2.roles.regtest_node.consensus import ParsedBlock, parse_block
+from stratumv2.roles.regtest_node.template import solve
+from stratumv2.roles.regtest_node.testing import block_from_gbt, running_node
+from stratumv2.roles.regtest_node.txgen import TxGenerator
+
+PAYOUT = bytes.fromhex("0014751e76e8199196d454941c45d1b3a323f1433bd6")
+
+
+def _resolve(block: ParsedBlock) -> bytes:
+    """Recompute the merkle root, grind the nonce, serialize."""
+    header = dataclasses.replace(
+        block.header, merkle_root=merkle_root([tx.txid for tx in block.txs]), nonce=0
+    )
+    solved = solve(header)
+    assert solved is not None
+    return ParsedBlock(solved, block.txs, 0).serialize()
+
+
+async def test_template_block_is_accepted_and_restart_keeps_it(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        gbt = await rpc.getblocktemplate()
+        assert gbt["height"] == 1
+        assert gbt["rules"] == ["csv", "!segwit", "taproot"]
+        assert gbt["bits"] == "207fffff" and gbt["target"].startswith("7fffff")
+        assert gbt["coinbasevalue"] == 50 * 100_000_000
+        assert gbt["default_witness_commitment"].startswith("6a24aa21a9ed")
+        block = block_from_gbt(gbt)
+        assert await rpc.submitblock(block.hex()) is None
+        assert await rpc.getblockcount() == 1
+        assert await rpc.submitblock(block.hex()) == "duplicate"
+        tip = await rpc.getbestblockhash()
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        assert await rpc.getbestblockhash() == tip
+        assert (await rpc.getblocktemplate())["height"] == 2
+
+
+async def test_bad_blocks_get_bitcoind_reasons_and_chain_is_unchanged(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        await rpc.call("generatetoaddress", 101, handle.address)
+        gbt = await rpc.getblocktemplate()
+        good = parse_block(block_from_gbt(gbt))
+        tip = await rpc.getbestblockhash()
+
+        bad_root = dataclasses.replace(good.header, merkle_root=b"\x11" * 32)
+        solved = solve(bad_root)
+        assert solved is not None
+        cases = {"bad-txnmrklroot": ParsedBlock(solved, good.txs, 0).serialize()}
+
+        header = good.header
+        nonce = 0
+        while int.from_bytes(dataclasses.replace(header, nonce=nonce).hash(), "little") <= (
+            0x7FFFFF << 232
+        ):
+            nonce += 1
+        cases["high-hash"] = ParsedBlock(
+            dataclasses.replace(header, nonce=nonce), good.txs, 0
+        ).serialize()
+
+        wrong_height = dict(gbt, height=gbt["height"] + 1)
+        cases["bad-cb-height"] = block_from_gbt(wrong_height)
+
+        greedy = dict(gbt, coinbasevalue=gbt["coinbasevalue"] + 1)
+        cases["bad-cb-amount"] = block_from_gbt(greedy)
+
+        missing = Transaction(2, (TxIn(OutPoint(b"\x42" * 32, 0)),), (TxOut(1000, PAYOUT),))
+        cases["bad-txns-inputs-missingorspent"] = block_from_gbt(
+            dict(gbt, transactions=[{"data": missing.serialize().hex()}])
+        )
+
+        # A transaction spending a mature coinbase with an empty (invalid) witness.
+        coinbase_txid = (await rpc.call("getblock", await rpc.call("getblockhash", 1)))["tx"][0]
+        unsigned = Transaction(
+            2, (TxIn(OutPoint(hex_to_hash(coinbase_txid), 0)),), (TxOut(1000, PAYOUT),)
+        )
+        cases["block-script-verify-flag-failed"] = block_from_gbt(
+            dict(gbt, transactions=[{"data": unsigned.serialize().hex()}])
+        )
+        old = dataclasses.replace(header, time=1)
+        cases["time-too-old"] = _resolve(ParsedBlock(old, good.txs, 0))
+        for reason, raw in cases.items():
+            answer = await rpc.submitblock(raw.hex())
+            assert answer is not None and answer.startswith(reason), (reason, answer)
+            assert await rpc.getbestblockhash() == tip
+        assert await rpc.submitblock(good.serialize().hex()) is None
+        assert await rpc.getblockcount() == 102
+
+
+async def test_generated_transactions_make_a_valid_block(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=7)
+        await generator.ensure_funds()
+        for _ in range(40):
+            generator.step()
+        assert generator.made >= 30
+        gbt = await rpc.getblocktemplate()
+        assert len(gbt["transactions"]) == generator.made
+        assert any(t["depends"] for t in gbt["transactions"])
+        for index, entry in enumerate(gbt["transactions"], start=1):
+            assert all(0 < d < index for d in entry["depends"])
+            assert entry["fee"] > 0 and entry["weight"] > 0 and entry["sigops"] >= 1
+        fees = sum(t["fee"] for t in gbt["transactions"])
+        assert gbt["coinbasevalue"] == 50 * 100_000_000 + fees
+        mempool = await rpc.getrawmempool()
+        assert len(mempool) == generator.made
+        entry = await rpc.call("getmempoolentry", mempool[0])
+        assert entry["vsize"] > 0
+        block = parse_block(block_from_gbt(gbt))
+        commitment = block.txs[0].outputs[-1].script_pubkey.hex()
+        assert commitment == gbt["default_witness_commitment"]
+        assert await rpc.submitblock(block.serialize().hex()) is None
+        assert await rpc.getrawmempool() == []
+        confirmed = await rpc.call("getrawtransaction", mempool[0], 1)
+        assert confirmed["confirmations"] == 1
+
+
+async def test_sendrawtransaction_rejections(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=1)
+        await generator.ensure_funds()
+        tx = generator.make_transaction()
+        assert tx is not None
+        txid = await rpc.sendrawtransaction(tx.serialize().hex())
+        assert txid == hash_to_hex(tx.txid)
+        assert await rpc.sendrawtransaction(tx.serialize().hex()) == txid
+        double = generator.key.spend(
+            [(tx.inputs[0].prevout, 50 * 100_000_000)], [TxOut(49 * 100_000_000, PAYOUT)]
+        )
+        with pytest.raises(RpcError) as err:
+            await rpc.sendrawtransaction(double.serialize().hex())
+        assert err.value.code == -26 and err.value.message == "txn-mempool-conflict"
+        forged = Transaction(
+            2,
+            (TxIn(OutPoint(tx.txid, 0), b"", 0xFFFFFFFD, (b"\x30" * 70, b"\x02" * 33)),),
+            (TxOut(1000, PAYOUT),),
+        )
+        with pytest.raises(RpcError) as err:
+            await rpc.call("sendrawtransaction", forged.serialize().hex(), 0)
+        assert err.value.code == -26 and "script-verify" in err.value.message
+        with pytest.raises(RpcError) as err:
+            await rpc.sendrawtransaction("00")
+        assert err.value.code == -22
+        missing = Transaction(2, (TxIn(OutPoint(b"\x42" * 32, 0)),), (TxOut(1000, PAYOUT),))
+        with pytest.raises(RpcError) as err:
+            await rpc.sendrawtransaction(missing.serialize().hex())
+        assert err.value.code == -25
+
+
+async def test_longpoll_returns_when_a_block_arrives(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc, handle.rpc() as miner:
+        gbt = await rpc.getblocktemplate()
+        poll = asyncio.create_task(rpc.getblocktemplate(longpollid=gbt["longpollid"]))
+        await asyncio.sleep(0.2)
+        assert not poll.done()
+        await miner.call("generatetoaddress", 1, handle.address)
+        fresh = await asyncio.wait_for(poll, 5)
+        assert fresh["height"] == gbt["height"] + 1
+        # a stale longpollid returns at once
+        again = await asyncio.wait_for(rpc.getblocktemplate(longpollid=gbt["longpollid"]), 5)
+        assert again["previousblockhash"] == fresh["previousblockhash"]
+
+
+async def test_longpoll_returns_on_mempool_change_after_delay(tmp_path: Path) -> None:
+    async with running_node(tmp_path, longpoll_mempool_delay=0.3) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=3)
+        await generator.ensure_funds()
+        gbt = await rpc.getblocktemplate()
+        poll = asyncio.create_task(rpc.getblocktemplate(longpollid=gbt["longpollid"]))
+        await asyncio.sleep(0.5)
+        assert not poll.done()  # nothing changed: keeps waiting
+        assert generator.step()
+        fresh = await asyncio.wait_for(poll, 5)
+        assert len(fresh["transactions"]) == 1
