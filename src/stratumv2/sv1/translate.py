@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256d
+from stratumv2.bitcoin.header import serialize_header
 from stratumv2.bitcoin.target import (
     difficulty_to_target,
     target_to_difficulty,
@@ -30,6 +32,8 @@ __all__ = [
     "PrevHashFields",
     "difficulty_to_u256_target",
     "notify_from_extended_job",
+    "share_coinbase",
+    "share_header",
     "share_to_extended",
     "sv1_job_id",
     "sv2_job_id",
@@ -149,3 +153,16 @@ def u256_target_to_difficulty(target: bytes) -> float:
 def difficulty_to_u256_target(difficulty: float) -> bytes:
     """The SV2 U256 target for an SV1 difficulty."""
     return target_to_u256(difficulty_to_target(difficulty))
+
+
+def share_coinbase(share: SubmitShare) -> bytes:
+    """The coinbase transaction (BIP141-stripped) the device hashed for this share."""
+    job = share.job
+    return job.coinb1 + share.extranonce1 + share.extranonce2 + job.coinb2
+
+
+def share_header(share: SubmitShare) -> bytes:
+    """The 80-byte header the device hashed (for the role's own target check)."""
+    root = merkle_root_from_branch(sha256d(share_coinbase(share)), share.job.merkle_branch)
+    job = share.job
+    return serialize_header(share.version, job.prev_hash, root, share.ntime, job.nbits, share.nonce)

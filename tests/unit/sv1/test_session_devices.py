@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stratumv2.bitcoin.hashes import sha256d
 from stratumv2.sv1 import (
     Authorize,
     Configure,
+    InvalidRequest,
     MiningNotify,
     SessionConfig,
     SubmitShare,
     Subscribe,
     SuggestDifficulty,
 )
+from stratumv2.sv1.translate import share_header
 
 ESP_CONFIGURE = (
     '{"id":1,"method":"mining.configure","params":[["version-rolling"],'
@@ -34,7 +37,7 @@ def test_esp_miner_v2_15_sequence(device_factory: Callable[..., Any], job_factor
         '{"id":3,"method":"mining.authorize","params":["bc1qexample.bitaxe1","x"]}',
     )
     assert [type(e) for e in events] == [Configure, Subscribe, Authorize]
-    assert events[0].version_mask == 0x1FFFE000  # type: ignore[union-attr]
+    assert events[0].version_mask == 0x1FFFE000
     assert events[2] == Authorize(3, "bc1qexample.bitaxe1", "bc1qexample", "bitaxe1", "x")
     out = dev.read()
     assert out[0] == {
@@ -140,9 +143,9 @@ def test_cpuminer_sequence_five_params_and_repeated_id(
             + nonce
             + '"], "id":4}'
         )
-    assert [s.request_id for s in shares] == [4, 4]  # type: ignore[union-attr]
+    assert [s.request_id for s in shares] == [4, 4]
     assert all(isinstance(s, SubmitShare) and s.version == 0x20000000 for s in shares)
-    assert all(s.version_bits is None for s in shares)  # type: ignore[union-attr]
+    assert all(s.version_bits is None for s in shares)
 
 
 def test_cgminer_sequence_min_bit_count_and_rolled_bits(
@@ -230,3 +233,65 @@ def test_bm1397_midstate_walk_over_four_versions(
             f'"66000000","00000001","{rolled ^ 0x20000004:08x}"]}}'
         )
         assert isinstance(share, SubmitShare) and share.version == rolled
+
+
+def test_server_rebuilds_the_exact_header_an_esp_miner_hashed(
+    device_factory: Callable[..., Any], job_factory: Callable[..., MiningNotify]
+) -> None:
+    """Device side as in sv1-devices.md §3 (strings in, header out) vs `share_header`."""
+    dev = device_factory()
+    dev.send(
+        ESP_CONFIGURE,
+        '{"id":2,"method":"mining.subscribe","params":["bitaxe/BM1370/v2.15.0"]}',
+        '{"id":3,"method":"mining.authorize","params":["u.w","x"]}',
+    )
+    dev.session.accept_authorize(3)
+    dev.session.notify(job_factory("r1", version=0x30000000, clean=True))
+    params = dev.read()[-1]["params"]
+    en1, en2, nonce = "f000000d", "01000000", 0x0BADCAFE
+    coinbase_hash = sha256d(bytes.fromhex(params[2] + en1 + en2 + params[3]))
+    root = coinbase_hash
+    for h in params[4]:
+        root = sha256d(root + bytes.fromhex(h))
+    prev = bytes.fromhex(params[1])
+    rolled, submitted = _esp_miner_version_bits(int(params[5], 16), 0x0123)
+    device_header = (
+        rolled.to_bytes(4, "little")
+        + b"".join(prev[i : i + 4][::-1] for i in range(0, 32, 4))
+        + root
+        + int(params[7], 16).to_bytes(4, "little")
+        + int(params[6], 16).to_bytes(4, "little")
+        + nonce.to_bytes(4, "little")
+    )
+    (share,) = dev.send(
+        f'{{"id":5,"method":"mining.submit","params":["u.w","r1","{en2}","{params[7]}",'
+        f'"{nonce:08x}","{submitted:08x}"]}}'
+    )
+    assert isinstance(share, SubmitShare)
+    assert share_header(share) == device_header
+
+
+def test_submit_before_any_difficulty_or_job_is_answered(
+    device_factory: Callable[..., Any], job_factory: Callable[..., MiningNotify]
+) -> None:
+    """A share before the first set_difficulty (hence before any job) gets code 21, no crash;
+    the first job then carries the start difficulty ahead of it."""
+    dev = device_factory(SessionConfig(start_difficulty=8))
+    dev.send(
+        '{"id":1,"method":"mining.subscribe","params":[]}',
+        '{"id":2,"method":"mining.authorize","params":["u.w","x"]}',
+    )
+    dev.session.accept_authorize(2)
+    dev.read()
+    assert dev.session.difficulty is None
+    (event,) = dev.send(
+        '{"id":3,"method":"mining.submit","params":["u.w","1","00000000","66000000","00000001"]}'
+    )
+    assert isinstance(event, InvalidRequest) and event.code == 21
+    dev.session.notify(job_factory("1", clean=True))
+    out = dev.read()
+    assert [m.get("method") for m in out][-2:] == ["mining.set_difficulty", "mining.notify"]
+    (share,) = dev.send(
+        '{"id":4,"method":"mining.submit","params":["u.w","1","00000000","66000000","00000001"]}'
+    )
+    assert isinstance(share, SubmitShare) and share.difficulty == 8

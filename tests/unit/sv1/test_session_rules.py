@@ -31,7 +31,7 @@ GOOD = ("user.w1", "1", "00000000", "66000000", "00000001")
 def _refused(dev: Any, line: str, code: int, text: str | None = None) -> dict[str, Any]:
     (event,) = dev.send(line)
     assert isinstance(event, InvalidRequest) and event.code == code
-    answer = dev.answer(event.request_id)
+    answer: dict[str, Any] = dev.answer(event.request_id)
     assert answer["error"][0] == code and answer["error"][2] is None
     assert answer["result"] in (False, None)
     if text is not None:

@@ -21,6 +21,7 @@ from stratumv2.sv1 import SessionConfig, SubmitShare, Sv1ProtocolError, Sv1Serve
 from stratumv2.sv1.translate import (
     difficulty_to_u256_target,
     notify_from_extended_job,
+    share_header,
     share_to_extended,
     sv1_job_id,
     sv2_job_id,
@@ -146,6 +147,7 @@ def test_block_413567_through_notify_and_submit(block: Block) -> None:
     session.next_event()  # Authorize
     share = session.next_event()
     assert isinstance(share, SubmitShare)
+    assert share_header(share) == header.serialize()
     fields = share_to_extended(share, extranonce_prefix_size=len(channel_prefix))
     assert fields.job_id == 7 and fields.nonce == header.nonce and fields.ntime == header.time
     assert fields.version == header.version
