@@ -113,6 +113,10 @@ class MiningJob:
         """Length of the full extranonce between prefix and suffix."""
         return self.coinbase.extranonce_size
 
+    def coinbase_tx(self, full_extranonce: bytes) -> bytes:
+        """The coinbase without its witness (hashes to the txid)."""
+        return self.coinbase.serialize(full_extranonce, include_witness=False)
+
     def coinbase_with_witness(self, full_extranonce: bytes) -> bytes:
         """The full coinbase as a block carries it (``SubmitSolution.coinbase_tx``)."""
         return self.coinbase.serialize(full_extranonce)
