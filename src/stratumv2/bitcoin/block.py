@@ -23,7 +23,6 @@ __all__ = [
 WITNESS_RESERVED_VALUE = b"\x00" * 32
 #: OP_RETURN, push 36, then the BIP141 commitment tag aa21a9ed.
 WITNESS_COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
-MAX_BLOCK_TRANSACTIONS = 1_000_000 // 60  # no more fit in 4M weight units
 
 
 def witness_merkle_root(wtxids_after_coinbase: Sequence[bytes]) -> bytes:
@@ -74,7 +73,7 @@ class Block:
             raise BitcoinDecodeError(f"block shorter than a header: {len(data)} bytes")
         header = BlockHeader.parse(bytes(data[:HEADER_SIZE]))
         r = Reader(data, HEADER_SIZE)
-        count = r.compact_size(limit=MAX_BLOCK_TRANSACTIONS)
+        count = r.compact_size()
         txs = tuple(Transaction.read_from(r) for _ in range(count))
         if r.remaining():
             raise BitcoinDecodeError(f"{r.remaining()} trailing bytes after block")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stratumv2.bitcoin.block import (
+    WITNESS_COMMITMENT_HEADER,
     WITNESS_RESERVED_VALUE,
     Block,
     find_witness_commitment,
@@ -47,6 +48,7 @@ __all__ = [
     "build_coinbase",
     "coinbase_from_parts",
     "coinbase_height",
+    "outputs_sigop_cost",
     "parse_outputs",
     "push_data",
     "serialize_outputs",
@@ -204,7 +206,8 @@ def build_coinbase(
     extranonce length (upstream prefix + miner part), at most 32. ``outputs``: the pool's payout
     outputs, placed before ``template_outputs`` (``NewTemplate.coinbase_tx_outputs``).
     ``version``, ``sequence``, ``locktime``: the template's ``coinbase_tx_*`` fields.
-    ``witness_reserved_value``: the coinbase witness item for segwit blocks (None = no witness).
+    ``witness_reserved_value``: the coinbase witness item, used only when an output carries a
+    BIP141 witness commitment (None = never a witness).
     ``value_remaining``: if given, the payout outputs must not spend more than it.
 
     Raises CoinbaseError when the scriptSig would leave the 2..100 byte consensus range.
@@ -249,8 +252,53 @@ def build_coinbase(
             locktime.to_bytes(4, "little"),
         )
     )
-    witness = (witness_reserved_value,) if witness_reserved_value is not None else ()
+    # A witness without a commitment output makes the block invalid ("unexpected-witness").
+    commits = any(_is_commitment(txout.script_pubkey) for txout in all_outputs)
+    witness = (witness_reserved_value,) if witness_reserved_value is not None and commits else ()
     return CoinbaseParts(prefix, suffix, extranonce_size, witness)
+
+
+def _is_commitment(script: bytes) -> bool:
+    return len(script) >= 38 and script.startswith(WITNESS_COMMITMENT_HEADER)
+
+
+def _with_reserved_value(tx: Transaction, reserved_value: bytes | None) -> Transaction:
+    if tx.has_witness or reserved_value is None or find_witness_commitment(tx) is None:
+        return tx
+    txin = tx.inputs[0]
+    witness_in = TxIn(txin.prevout, txin.script_sig, txin.sequence, (reserved_value,))
+    return Transaction(tx.version, (witness_in,), tx.outputs, tx.locktime)
+
+
+def outputs_sigop_cost(outputs: Sequence[TxOut]) -> int:
+    """Sigop cost of coinbase outputs (legacy count x 4), for CoinbaseOutputConstraints.
+
+    Counts like Bitcoin Core's inaccurate GetSigOpCount: CHECKSIG(VERIFY) 1,
+    CHECKMULTISIG(VERIFY) 20. Witness programs (P2WPKH, P2TR...) cost nothing here.
+    """
+    return 4 * sum(_legacy_sigops(txout.script_pubkey) for txout in outputs)
+
+
+def _legacy_sigops(script: bytes) -> int:
+    count = 0
+    i = 0
+    n = len(script)
+    while i < n:
+        op = script[i]
+        i += 1
+        if op <= 0x4B:
+            i += op
+        elif op == 0x4C:
+            i += 1 + (script[i] if i < n else 0)
+        elif op == 0x4D:
+            i += 2 + int.from_bytes(script[i : i + 2], "little")
+        elif op == 0x4E:
+            i += 4 + int.from_bytes(script[i : i + 4], "little")
+        elif op in (0xAC, 0xAD):
+            count += 1
+        elif op in (0xAE, 0xAF):
+            count += 20
+    return count
 
 
 def strip_bip141(prefix: bytes, suffix: bytes) -> tuple[bytes, bytes]:
@@ -280,11 +328,7 @@ def coinbase_from_parts(
     tx = Transaction.parse(coinbase_tx_prefix + extranonce + coinbase_tx_suffix)
     if not tx.is_coinbase:
         raise BitcoinDecodeError("not a coinbase transaction")
-    if tx.has_witness or witness_reserved_value is None or find_witness_commitment(tx) is None:
-        return tx
-    txin = tx.inputs[0]
-    witness_in = TxIn(txin.prevout, txin.script_sig, txin.sequence, (witness_reserved_value,))
-    return Transaction(tx.version, (witness_in,), tx.outputs, tx.locktime)
+    return _with_reserved_value(tx, witness_reserved_value)
 
 
 def assemble_block(
@@ -296,6 +340,7 @@ def assemble_block(
     nonce: int,
     coinbase: Transaction | bytes,
     transactions: Sequence[Transaction | bytes],
+    witness_reserved_value: bytes | None = WITNESS_RESERVED_VALUE,
 ) -> Block:
     """The full block for ``submitblock``: header fields + coinbase + template transactions.
 
@@ -303,11 +348,14 @@ def assemble_block(
     or ``CoinbaseParts.serialize(extranonce)``); ``transactions`` are the template's other
     transactions in block order (objects or witness-serialized bytes, as
     ``RequestTransactionData.Success`` carries them). The merkle root is computed here.
-    Use ``coinbase_from_parts`` first when you hold a stripped prefix/extranonce/suffix.
+    A stripped coinbase that carries a witness commitment gets ``witness_reserved_value`` as
+    its witness (as bitcoind's submitblock would add it). Use ``coinbase_from_parts`` when you
+    hold a stripped prefix/extranonce/suffix.
     """
     cb = coinbase if isinstance(coinbase, Transaction) else Transaction.parse(coinbase)
     if not cb.is_coinbase:
         raise BitcoinDecodeError("first transaction is not a coinbase")
+    cb = _with_reserved_value(cb, witness_reserved_value)
     txs = [tx if isinstance(tx, Transaction) else Transaction.parse(tx) for tx in transactions]
     all_txs = (cb, *txs)
     root = merkle_root([tx.txid for tx in all_txs])

@@ -22,6 +22,7 @@ __all__ = [
     "TxOut",
     "compact_size",
     "read_compact_size",
+    "txids",
 ]
 
 NULL_HASH = b"\x00" * 32

@@ -21,6 +21,7 @@ from stratumv2.bitcoin.coinbase import (
     build_coinbase,
     coinbase_from_parts,
     coinbase_height,
+    outputs_sigop_cost,
     parse_outputs,
     push_data,
     serialize_outputs,
@@ -119,6 +120,12 @@ def test_coinbase_from_parts_adds_witness_only_with_commitment() -> None:
     cb2 = coinbase_from_parts(legacy.prefix, bytes(8), legacy.suffix)
     assert not cb2.has_witness
     assert legacy.serialize(bytes(8)) == legacy.prefix + bytes(8) + legacy.suffix
+    # Default reserved value but no commitment output: no witness (else "unexpected-witness").
+    no_commitment = build_coinbase(
+        height_push=bip34_height_push(500), extranonce_size=8, outputs=[TxOut(50, b"\x51")]
+    )
+    assert no_commitment.witness == ()
+    assert not no_commitment.transaction(bytes(8)).has_witness
     with pytest.raises(BitcoinDecodeError):
         coinbase_from_parts(parts.prefix, bytes(31), parts.suffix)
 
@@ -149,6 +156,17 @@ def test_bip34_height_push(height: int, push: str) -> None:
 def test_block_413567_coinbase_height(block_413567_raw: bytes) -> None:
     coinbase = Block.parse(block_413567_raw).transactions[0]
     assert coinbase_height(coinbase.inputs[0].script_sig) == 413567
+
+
+def test_outputs_sigop_cost() -> None:
+    p2pkh = bytes.fromhex("76a914" + "11" * 20 + "88ac")
+    p2wpkh = bytes.fromhex("0014" + "11" * 20)
+    multisig = bytes.fromhex("51" + "21" + "02" * 33 + "51ae")
+    op_return = b"\x6a\x04" + b"\xac" * 4  # pushed 0xac bytes are data, not CHECKSIG
+    assert outputs_sigop_cost([TxOut(1, p2pkh)]) == 4
+    assert outputs_sigop_cost([TxOut(1, p2wpkh), TxOut(0, op_return)]) == 0
+    assert outputs_sigop_cost([TxOut(1, multisig), TxOut(1, p2pkh)]) == 84
+    assert outputs_sigop_cost([TxOut(0, b"\x4c\x02\xac\xac\xac")]) == 4
 
 
 def test_push_data() -> None:
@@ -293,8 +311,11 @@ def test_blocks_accepted_by_libbitcoinkernel(tmp_path: Path) -> None:
             locktime=height - 1,
         )
         extranonce = bytes([height]) * 16
-        coinbase = coinbase_from_parts(parts.prefix, extranonce, parts.suffix)
+        coinbase: Transaction | bytes = coinbase_from_parts(parts.prefix, extranonce, parts.suffix)
+        assert isinstance(coinbase, Transaction)
         assert coinbase.serialize() == parts.serialize(extranonce)
+        if height == 3:  # stripped bytes: assemble_block adds the reserved value itself
+            coinbase = parts.serialize(extranonce, include_witness=False)
         block = _mine(
             assemble_block(
                 version=0x20000000,
