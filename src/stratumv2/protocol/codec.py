@@ -41,6 +41,7 @@ from stratumv2.protocol.types import (
     Option,
     Seq,
     Str0_255,
+    UInt,
     VarBytes,
     WireError,
     WireType,
@@ -80,6 +81,7 @@ _PAYLOAD_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {}
 _SCHEMAS: dict[type[Message], tuple[tuple[str, WireType], ...]] = {}
 
 _HEADER = struct.Struct("<HBHB")
+_BYTE = tuple(bytes((i,)) for i in range(256))
 _DECODE_ERRORS = (struct.error, IndexError, ValueError, OverflowError, WireError, KeyError)
 _ENCODE_ERRORS = (
     struct.error,
@@ -152,7 +154,13 @@ def _is_struct(wire: WireType) -> bool:
 def _compile_decoder(
     cls: type[Message], fields: tuple[tuple[str, WireType], ...]
 ) -> Callable[[bytes, int], Message]:
-    env: dict[str, Any] = {"NEW": object.__new__, "C": cls, "FAIL": WireError, "tuple": tuple}
+    env: dict[str, Any] = {
+        "NEW": object.__new__,
+        "C": cls,
+        "FAIL": WireError,
+        "tuple": tuple,
+        "UNPACK": struct.unpack_from,
+    }
     lines = ["def decode(buf, p):", "    n = len(buf)"]
     group: list[tuple[str, WireType]] = []
     counter = [0]
@@ -222,6 +230,15 @@ def _compile_decoder(
                 f"for i in range(p + {wire.count_size}, q, {size})])"
             )
             lines.append("    p = q")
+        elif isinstance(wire, Seq) and isinstance(wire.elem, UInt) and wire.elem.dec_fmt:
+            size = wire.elem.size
+            lines.append(f"    c = {length_prefix(wire.count_size)}")
+            lines.append(f"    q = p + {wire.count_size} + c * {size}")
+            lines.append("    if q > n: raise FAIL")
+            lines.append(
+                f"    {v} = UNPACK('<%d{wire.elem.dec_fmt}' % c, buf, p + {wire.count_size})"
+            )
+            lines.append("    p = q")
         else:
             lines.append(f"    {v}, p = {const(wire.read)}(buf, p)")
     flush()
@@ -239,7 +256,7 @@ def _compile_encoders(
 ) -> tuple[Callable[[Any], bytes], Callable[[Any], bytes]]:
     ext = cls.EXTENSION_TYPE | (CHANNEL_MSG_BIT if cls.CHANNEL_MSG else 0)
     prefix3 = struct.pack("<HB", ext, cls.MSG_TYPE)
-    env: dict[str, Any] = {"FAIL": WireError, "PREFIX3": prefix3, "len": len}
+    env: dict[str, Any] = {"FAIL": WireError, "PREFIX3": prefix3, "len": len, "B1": _BYTE}
     counter = [0]
 
     def const(value: Any) -> str:
@@ -253,6 +270,10 @@ def _compile_encoders(
     for n, w in fields:
         if _is_struct(w) and isinstance(w, FixedBytes):
             head.append(f"    if len(x_{n}) != {w.size}: raise FAIL")
+        elif isinstance(w, Str0_255):
+            head.append(f"    x_{n} = x_{n}.encode()")
+        elif isinstance(w, VarBytes) and w.max_len < (1 << (8 * w.prefix_size)) - 1:
+            head.append(f"    if len(x_{n}) > {w.max_len}: raise FAIL")
 
     # Payload encoder: struct groups and per-type writers, joined.
     parts: list[str] = []
@@ -270,7 +291,15 @@ def _compile_encoders(
             group.append((n, w))
         else:
             flush()
-            parts.append(f"{const(w.write)}(x_{n})")
+            if isinstance(w, Str0_255) or (isinstance(w, VarBytes) and w.prefix_size == 1):
+                # B1[len] raises IndexError past 255; the slow path then names the field
+                parts.append(f"B1[len(x_{n})]")
+                parts.append(f"x_{n}")
+            elif isinstance(w, VarBytes):
+                parts.append(f"len(x_{n}).to_bytes({w.prefix_size}, 'little')")
+                parts.append(f"x_{n}")
+            else:
+                parts.append(f"{const(w.write)}(x_{n})")
     flush()
     payload_lines = ["def encode_payload(m):", *head]
     payload_lines.append(f"    return b''.join(({', '.join(parts)}, m.tlv_data))")
@@ -497,7 +526,14 @@ def _encode_error(message: object) -> EncodeError:
     for name, wire in _SCHEMAS[cls]:
         try:
             size += len(wire.write(getattr(message, name)))
-        except WireError as exc:
+        except (
+            WireError,
+            TypeError,
+            ValueError,
+            OverflowError,
+            struct.error,
+            AttributeError,
+        ) as exc:
             return EncodeError(
                 f"{_name(cls)}: field {name!r} ({wire.name}): {exc}",
                 msg_type=cls.MSG_TYPE,

@@ -218,16 +218,29 @@ class Seq(WireType):
         _need(buf, start)
         count = int.from_bytes(buf[pos:start], "little")
         elem = self.elem
-        if elem.enc_fmt is not None and elem.size is not None:
-            end = start + count * elem.size
+        if isinstance(elem, FixedBytes):
+            size = elem.size or 0
+            end = start + count * size
             _need(buf, end)
-            if elem.dec_fmt == f"{elem.size}s":
-                size = elem.size
-                return tuple(buf[i : i + size] for i in range(start, end, size)), end
-            if isinstance(elem, UInt):
-                return struct.unpack_from(f"<{count}{elem.dec_fmt}", buf, start), end
-        items = []
+            return tuple([buf[i : i + size] for i in range(start, end, size)]), end
+        if isinstance(elem, UInt) and elem.dec_fmt is not None:
+            end = start + count * (elem.size or 0)
+            _need(buf, end)
+            return struct.unpack_from(f"<{count}{elem.dec_fmt}", buf, start), end
+        items: list[Any] = []
         pos = start
+        if isinstance(elem, VarBytes):
+            prefix, max_len, total = elem.prefix_size, elem.max_len, len(buf)
+            for _ in range(count):
+                first = pos + prefix
+                if first > total:
+                    raise WireError(f"truncated in element {len(items)}")
+                length = int.from_bytes(buf[pos:first], "little")
+                pos = first + length
+                if pos > total or length > max_len:
+                    raise WireError(f"element {len(items)}: bad length {length}")
+                items.append(buf[first:pos])
+            return tuple(items), pos
         for _ in range(count):
             item, pos = elem.read(buf, pos)
             items.append(item)
@@ -236,13 +249,31 @@ class Seq(WireType):
     def write(self, value: Any) -> bytes:
         if not isinstance(value, tuple | list):
             raise WireError(f"{self.name} needs a tuple, got {type(value).__name__}")
-        if len(value) > self.max_count:
-            raise WireError(f"{len(value)} elements exceed {self.name} limit {self.max_count}")
-        parts = [len(value).to_bytes(self.count_size, "little")]
-        write = self.elem.write
+        count = len(value)
+        if count > self.max_count:
+            raise WireError(f"{count} elements exceed {self.name} limit {self.max_count}")
+        head = count.to_bytes(self.count_size, "little")
+        elem = self.elem
+        try:
+            if isinstance(elem, FixedBytes):
+                if count and (
+                    min(map(len, value)) != elem.size or max(map(len, value)) != elem.size
+                ):
+                    raise WireError(f"every element must be {elem.size} bytes")
+                return head + b"".join(value)
+            if isinstance(elem, UInt) and elem.enc_fmt is not None:
+                return head + struct.pack(f"<{count}{elem.enc_fmt}", *value)
+            if isinstance(elem, VarBytes):
+                prefix, max_len = elem.prefix_size, elem.max_len
+                if count and max(map(len, value)) > max_len:
+                    raise WireError(f"an element exceeds {elem.name} limit {max_len}")
+                return b"".join([head, *[len(x).to_bytes(prefix, "little") + x for x in value]])
+        except (TypeError, ValueError, OverflowError, struct.error) as exc:
+            raise WireError(f"bad element: {exc}") from None
+        parts = [head]
         for index, item in enumerate(value):
             try:
-                parts.append(write(item))
+                parts.append(elem.write(item))
             except WireError as exc:
                 raise WireError(f"element {index}: {exc}") from None
         return b"".join(parts)
