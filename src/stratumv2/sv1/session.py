@@ -81,6 +81,7 @@ class SessionConfig:
     max_stale_jobs: int = 64
     max_ntime_offset: int = 7000
     max_protocol_errors: int = 10
+    duplicate_window: int = 65536
 
     def __post_init__(self) -> None:
         if not 0 < self.min_difficulty <= self.max_difficulty:
@@ -198,7 +199,8 @@ class _Job:
     extranonce1: bytes
     extranonce2_size: int
     difficulty: float
-    submitted: set[tuple[bytes, int, int, int]] = field(default_factory=set)
+    # recent submissions, oldest first (an insertion-ordered set bounded by duplicate_window)
+    submitted: dict[tuple[bytes, int, int, int], None] = field(default_factory=dict)
 
 
 _HEX_U32 = re.compile(r"[0-9a-fA-F]{8}")
@@ -232,6 +234,8 @@ class Sv1ServerSession:
         self.config = config or SessionConfig()
         if (extranonce1 is None) != (extranonce2_size is None):
             raise ValueError("give both extranonce1 and extranonce2_size, or neither")
+        if extranonce2_size is not None:
+            _check_extranonce2_size(extranonce2_size)
         self._decoder = LineDecoder(self.config.max_line_length)
         self._events: deque[Sv1Event] = deque()
         self._out = bytearray()
@@ -287,6 +291,7 @@ class Sv1ServerSession:
 
     def accept_subscribe(self, request_id: RequestId, extranonce1: bytes, size: int) -> None:
         """Answer a pending subscribe with the extranonce the role allocated."""
+        _check_extranonce2_size(size)
         if not self._take_pending_subscribe(request_id):
             raise Sv1LocalError(f"no pending subscribe with id {request_id!r}")
         self.extranonce1 = extranonce1
@@ -378,6 +383,7 @@ class Sv1ServerSession:
 
     def set_extranonce(self, extranonce1: bytes, extranonce2_size: int) -> None:
         """Send `mining.set_extranonce`; it applies to jobs notified after it."""
+        _check_extranonce2_size(extranonce2_size)
         self.extranonce1 = extranonce1
         self.extranonce2_size = extranonce2_size
         self._send(encode_set_extranonce(extranonce1, extranonce2_size))
@@ -578,7 +584,9 @@ class Sv1ServerSession:
         key = (extranonce2, ntime, nonce, version)
         if key in job.submitted:
             raise _Refusal(code=Sv1ErrorCode.DUPLICATE_SHARE, result=False)
-        job.submitted.add(key)
+        job.submitted[key] = None
+        if len(job.submitted) > self.config.duplicate_window:
+            del job.submitted[next(iter(job.submitted))]
         difficulty = job.difficulty
         if self.difficulty is not None:
             difficulty = min(difficulty, self.difficulty)
@@ -609,6 +617,11 @@ class _Refusal(Sv1ProtocolError):
     ) -> None:
         super().__init__(message if message is not None else DEFAULT_MESSAGES[code], code=code)
         self.result = result
+
+
+def _check_extranonce2_size(size: int) -> None:
+    if not 0 <= size <= 32:  # ESP-Miner clamps anything larger to 32
+        raise ValueError(f"extranonce2_size must be in 0..32, got {size}")
 
 
 def _hex_mask(value: object) -> int:

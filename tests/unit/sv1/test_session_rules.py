@@ -379,3 +379,25 @@ def test_close_emits_disconnect_and_stops_output(ready_device: Any) -> None:
 def test_notify_before_extranonce_is_our_bug(job_factory: Any) -> None:
     with pytest.raises(Sv1LocalError):
         Sv1ServerSession().notify(job_factory("1"))
+
+
+def test_duplicate_window_is_bounded(device_factory: Any, job_factory: Any) -> None:
+    dev = device_factory(SessionConfig(duplicate_window=2))
+    dev.send(
+        '{"id":1,"method":"mining.subscribe","params":[]}',
+        '{"id":2,"method":"mining.authorize","params":["user.w1","x"]}',
+    )
+    dev.session.accept_authorize(2)
+    dev.session.notify(job_factory("1"))
+    for nonce in ("00000001", "00000002", "00000003"):
+        (share,) = dev.send(_submit(5, *GOOD[:4], nonce))
+        assert isinstance(share, SubmitShare)
+    _refused(dev, _submit(6, *GOOD[:4], "00000003"), 22)
+    (share,) = dev.send(_submit(7, *GOOD[:4], "00000001"))  # fell out of the window
+    assert isinstance(share, SubmitShare)
+
+
+@pytest.mark.parametrize("size", [-1, 33])
+def test_extranonce2_size_limits(size: int) -> None:
+    with pytest.raises(ValueError):
+        Sv1ServerSession(extranonce1=b"\x00", extranonce2_size=size)
