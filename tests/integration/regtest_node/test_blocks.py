@@ -26,7 +26,7 @@ def _resolve(block: ParsedBlock) -> bytes:
     )
     solved = solve(header)
     assert solved is not None
-    return ParsedBlock(solved, block.txs, 0).serialize()
+    return ParsedBlock.build(solved, block.txs).serialize()
 
 
 async def test_template_block_is_accepted_and_restart_keeps_it(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ async def test_bad_blocks_get_bitcoind_reasons_and_chain_is_unchanged(tmp_path: 
         bad_root = dataclasses.replace(good.header, merkle_root=b"\x11" * 32)
         solved = solve(bad_root)
         assert solved is not None
-        cases = {"bad-txnmrklroot": ParsedBlock(solved, good.txs, 0).serialize()}
+        cases = {"bad-txnmrklroot": ParsedBlock.build(solved, good.txs).serialize()}
 
         header = good.header
         nonce = 0
@@ -65,8 +65,8 @@ async def test_bad_blocks_get_bitcoind_reasons_and_chain_is_unchanged(tmp_path: 
             0x7FFFFF << 232
         ):
             nonce += 1
-        cases["high-hash"] = ParsedBlock(
-            dataclasses.replace(header, nonce=nonce), good.txs, 0
+        cases["high-hash"] = ParsedBlock.build(
+            dataclasses.replace(header, nonce=nonce), good.txs
         ).serialize()
 
         wrong_height = dict(gbt, height=gbt["height"] + 1)
@@ -89,7 +89,7 @@ async def test_bad_blocks_get_bitcoind_reasons_and_chain_is_unchanged(tmp_path: 
             dict(gbt, transactions=[{"data": unsigned.serialize().hex()}])
         )
         old = dataclasses.replace(header, time=1)
-        cases["time-too-old"] = _resolve(ParsedBlock(old, good.txs, 0))
+        cases["time-too-old"] = _resolve(ParsedBlock.build(old, good.txs))
         for reason, raw in cases.items():
             answer = await rpc.submitblock(raw.hex())
             assert answer is not None and answer.startswith(reason), (reason, answer)

@@ -10,12 +10,14 @@ Not thread-safe: the service calls it from its event loop thread only.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pbk
+from pbk.capi import KernelOpaquePtr
 
 from stratumv2.bitcoin.header import BlockHeader
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxOut
@@ -43,6 +45,14 @@ _RESULT_REASONS = {
     pbk.BlockValidationResult.TIME_FUTURE: "time-too-new",
     pbk.BlockValidationResult.HEADER_LOW_WORK: "too-little-chainwork",
 }
+
+
+def _kernel_block(raw: bytes) -> pbk.Block:
+    """``pbk.Block(raw)`` without its per-byte ctypes copy (slow for large blocks)."""
+    block = pbk.Block.__new__(pbk.Block)
+    buffer = (ctypes.c_ubyte * len(raw)).from_buffer_copy(raw)
+    KernelOpaquePtr.__init__(block, buffer, len(raw))
+    return block
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,29 +299,33 @@ class Chain:
             return check_block_inputs(block, prev_height + 1, self._utxos.get)
         return None
 
-    def submit_block(self, block: ParsedBlock, now: int) -> SubmitResult:
+    def submit_block(self, block: ParsedBlock, now: int, raw: bytes | None = None) -> SubmitResult:
         """Validate ``block`` (ours, then the kernel's) and connect it if valid.
 
-        The chain is unchanged when the block is rejected. Listeners run after a tip change.
+        ``raw`` is the block's serialization when the caller has it. The chain is unchanged
+        when the block is rejected. Listeners run after a tip change.
         """
         block_hash = block.hash
         known = self.known_result(block_hash)
         if known:
             return SubmitResult(known, block_hash, False)
-        block = with_default_witness_nonce(block)
+        fixed = with_default_witness_nonce(block)
+        if fixed is not block:
+            block, raw = fixed, None
         reason = self.precheck(block, now)
         if reason:
             return SubmitResult(reason, block_hash, False)
-        return self._process(block)
+        return self._process(block, raw)
 
-    def _process(self, block: ParsedBlock) -> SubmitResult:
+    def _process(self, block: ParsedBlock, raw: bytes | None) -> SubmitResult:
         block_hash = block.hash
         self._checked.pop(block_hash, None)
         self._connected.clear()
         self._disconnected = False
-        raw = block.serialize()
+        if raw is None:
+            raw = block.serialize()
         try:
-            is_new = self.chainman.process_block(pbk.Block(raw))
+            is_new = self.chainman.process_block(_kernel_block(raw))
         except pbk.ProcessBlockException:
             is_new = True
         reason: str | None = None

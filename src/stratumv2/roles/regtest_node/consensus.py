@@ -42,22 +42,25 @@ class BlockDecodeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ParsedBlock:
-    """A block as the node handles it: header, transactions, sizes."""
+    """A block as the node handles it: header, transactions, sizes (computed once)."""
 
     header: BlockHeader
     txs: tuple[Transaction, ...]
     size: int
+    stripped_size: int
+
+    @classmethod
+    def build(cls, header: BlockHeader, txs: Sequence[Transaction]) -> ParsedBlock:
+        """A block from its parts (serializes each transaction once to size it)."""
+        count = len(compact_size(len(txs)))
+        size = 80 + count + sum(len(tx.serialize()) for tx in txs)
+        stripped = 80 + count + sum(len(tx.serialize(include_witness=False)) for tx in txs)
+        return cls(header, tuple(txs), size, stripped)
 
     @property
     def hash(self) -> bytes:
         """Block hash, internal order."""
         return self.header.hash()
-
-    @property
-    def stripped_size(self) -> int:
-        """Size without witness data."""
-        body = sum(len(tx.serialize(include_witness=False)) for tx in self.txs)
-        return 80 + len(compact_size(len(self.txs))) + body
 
     @property
     def weight(self) -> int:
@@ -71,18 +74,43 @@ class ParsedBlock:
         return b"".join(parts)
 
 
+def _witness_len(tx: Transaction) -> int:
+    """Bytes the witness adds to a transaction's serialization (marker, flag, stacks)."""
+    if not tx.has_witness:
+        return 0
+    total = 2
+    for txin in tx.inputs:
+        total += len(compact_size(len(txin.witness)))
+        total += sum(len(compact_size(len(item))) + len(item) for item in txin.witness)
+    return total
+
+
+def prime_tx_cache(tx: Transaction, raw: bytes) -> None:
+    """Record ``tx``'s wtxid from its already-known serialization (saves re-serializing)."""
+    cache = getattr(tx, "_cache", None)
+    if isinstance(cache, dict):
+        cache.setdefault("wtxid", sha256d(raw))
+
+
 def parse_block(raw: bytes) -> ParsedBlock:
     """Parse a serialized block; raise BlockDecodeError on any malformation."""
     try:
         header = BlockHeader.parse(raw[:80])
         reader = Reader(raw, 80)
         count = reader.compact_size()
-        txs = tuple(Transaction.read_from(reader) for _ in range(count))
+        txs: list[Transaction] = []
+        stripped = reader.pos
+        for _ in range(count):
+            start = reader.pos
+            tx = Transaction.read_from(reader)
+            prime_tx_cache(tx, raw[start : reader.pos])
+            stripped += reader.pos - start - _witness_len(tx)
+            txs.append(tx)
     except (BitcoinDecodeError, ValueError) as exc:
         raise BlockDecodeError(f"Block decode failed: {exc}") from None
     if reader.remaining():
         raise BlockDecodeError("Block decode failed: trailing bytes")
-    return ParsedBlock(header, txs, len(raw))
+    return ParsedBlock(header, tuple(txs), len(raw), stripped)
 
 
 def bits_to_target(bits: int) -> int:
@@ -122,13 +150,18 @@ def is_final(tx: Transaction, height: int, cutoff_time: int) -> bool:
     return all(txin.sequence == SEQUENCE_FINAL for txin in tx.inputs)
 
 
-def check_transaction(tx: Transaction) -> str | None:
-    """Core's context-free CheckTransaction; the reject reason or None."""
+def check_transaction(tx: Transaction, check_size: bool = True) -> str | None:
+    """Core's context-free CheckTransaction; the reject reason or None.
+
+    ``check_size=False`` skips the size limit (a block within its own limit implies it).
+    """
     if not tx.inputs:
         return "bad-txns-vin-empty"
     if not tx.outputs:
         return "bad-txns-vout-empty"
-    if len(tx.serialize(include_witness=False)) * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT:
+    if check_size and (
+        len(tx.serialize(include_witness=False)) * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT
+    ):
         return "bad-txns-oversize"
     total = 0
     for out in tx.outputs:
@@ -173,7 +206,7 @@ def check_block(block: ParsedBlock, check_pow: bool = True) -> str | None:
     if any(tx.is_coinbase for tx in block.txs[1:]):
         return "bad-cb-multiple"
     for tx in block.txs:
-        reason = check_transaction(tx)
+        reason = check_transaction(tx, check_size=False)
         if reason:
             return reason
     legacy = 0
@@ -294,4 +327,4 @@ def with_default_witness_nonce(block: ParsedBlock) -> ParsedBlock:
     )
     txs = (fixed, *block.txs[1:])
     size = block.size + 2 + 1 + 1 + 32  # marker+flag, stack count, item length, item
-    return ParsedBlock(block.header, txs, size)
+    return ParsedBlock(block.header, txs, size, block.stripped_size)

@@ -20,6 +20,7 @@ from stratumv2.roles.regtest_node.consensus import (
     ParsedBlock,
     check_transaction,
     is_final,
+    prime_tx_cache,
 )
 from stratumv2.roles.regtest_node.script import sigop_cost
 from stratumv2.roles.regtest_node.scripts_check import first_script_failure
@@ -48,6 +49,7 @@ class MempoolEntry:
     """A transaction in the mempool with what templates need to know about it."""
 
     tx: Transaction
+    raw: bytes
     fee: int
     weight: int
     sigops: int
@@ -175,7 +177,9 @@ class Mempool:
             raise MempoolReject(
                 RPC_TRANSACTION_REJECTED, f"mandatory-script-verify-flag-failed ({failure})"
             )
-        entry = MempoolEntry(tx, fee, weight, sigop_cost(tx, spent), now, height - 1, parents)
+        raw = tx.serialize()
+        prime_tx_cache(tx, raw)
+        entry = MempoolEntry(tx, raw, fee, weight, sigop_cost(tx, spent), now, height - 1, parents)
         self._add(entry)
         return entry
 
@@ -264,12 +268,19 @@ class Mempool:
         max_sigops: int = MAX_BLOCK_SIGOPS_COST - COINBASE_RESERVED_SIGOPS,
     ) -> list[MempoolEntry]:
         """Transactions for a block: best ancestor fee rate first, parents before children."""
-        order = {txid: i for i, txid in enumerate(self.entries)}
+        entries = self.entries
+        order = {txid: i for i, txid in enumerate(entries)}
+        ancestors: dict[bytes, set[bytes]] = {}
+        for txid, entry in entries.items():  # parents come first in insertion order
+            found: set[bytes] = set()
+            for parent in entry.parents:
+                found.add(parent)
+                found |= ancestors[parent]
+            ancestors[txid] = found
         packages: list[tuple[float, int, bytes]] = []
-        for txid, entry in self.entries.items():
-            ancestors = self.ancestors(txid) if entry.parents else set()
-            fee = entry.fee + sum(self.entries[a].fee for a in ancestors)
-            weight = entry.weight + sum(self.entries[a].weight for a in ancestors)
+        for txid, entry in entries.items():
+            fee = entry.fee + sum(entries[a].fee for a in ancestors[txid])
+            weight = entry.weight + sum(entries[a].weight for a in ancestors[txid])
             packages.append((-fee / weight, order[txid], txid))
         packages.sort()
         chosen: set[bytes] = set()
@@ -278,15 +289,16 @@ class Mempool:
         for _score, _order, txid in packages:
             if txid in chosen:
                 continue
-            package = [a for a in self.ancestors(txid) if a not in chosen] + [txid]
-            weight = sum(self.entries[t].weight for t in package)
-            sigops = sum(self.entries[t].sigops for t in package)
+            package = [a for a in ancestors[txid] if a not in chosen]
+            package.append(txid)
+            weight = sum(entries[t].weight for t in package)
+            sigops = sum(entries[t].sigops for t in package)
             if weight_used + weight > max_weight or sigops_used + sigops > max_sigops:
                 continue
             chosen.update(package)
             weight_used += weight
             sigops_used += sigops
-        return [self.entries[t] for t in sorted(chosen, key=order.__getitem__)]
+        return [entries[t] for t in sorted(chosen, key=order.__getitem__)]
 
 
 def _btc(sats: int) -> str:

@@ -12,6 +12,7 @@ OP_CHECKMULTISIG = 0xAE
 OP_CHECKMULTISIGVERIFY = 0xAF
 MAX_PUBKEYS_PER_MULTISIG = 20
 WITNESS_SCALE_FACTOR = 4
+_SIGOP_BYTES = (b"\xac", b"\xad", b"\xae", b"\xaf")
 
 
 def push_int(n: int) -> bytes:
@@ -67,6 +68,10 @@ def _ops(script: bytes) -> list[tuple[int, bytes]]:
 
 def count_sigops(script: bytes, accurate: bool = False) -> int:
     """Bitcoin Core's ``GetSigOpCount``: CHECKSIG counts 1, CHECKMULTISIG 20 (or n)."""
+    if not script or witness_program(script) is not None:
+        return 0  # a witness program is one push: no opcode can count
+    if not any(op in script for op in _SIGOP_BYTES):
+        return 0
     total = 0
     last = 0xFF
     for op, _ in _ops(script):

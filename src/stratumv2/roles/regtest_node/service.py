@@ -256,7 +256,7 @@ class RegtestNode:
         block = parse_block(raw)
         if not block.txs or not block.txs[0].is_coinbase:
             raise BlockDecodeError("Block does not start with a coinbase")
-        result = self.chain.submit_block(block, self.now())
+        result = self.chain.submit_block(block, self.now(), raw)
         if result.reason is None:
             log.info("block %s accepted", hash_to_hex(result.block_hash))
         else:

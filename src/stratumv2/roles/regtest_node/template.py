@@ -76,7 +76,7 @@ def template_json(template: BlockTemplate) -> dict[str, Any]:
     index = {entry.txid: i + 1 for i, entry in enumerate(template.entries)}
     transactions = [
         {
-            "data": entry.tx.serialize().hex(),
+            "data": entry.raw.hex(),
             "txid": hash_to_hex(entry.txid),
             "hash": hash_to_hex(entry.tx.wtxid),
             "depends": sorted(index[p] for p in entry.parents if p in index),
@@ -182,6 +182,4 @@ def block_from_template(
     solved = solve(header)
     if solved is None:
         raise RuntimeError("no nonce found")
-    block = ParsedBlock(solved, all_txs, 0)
-    raw = block.serialize()
-    return ParsedBlock(solved, all_txs, len(raw))
+    return ParsedBlock.build(solved, all_txs)

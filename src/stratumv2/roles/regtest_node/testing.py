@@ -107,4 +107,4 @@ def block_from_gbt(
         solved = solve(header)
         assert solved is not None
         header = solved
-    return ParsedBlock(header, tuple(all_txs), 0).serialize()
+    return ParsedBlock.build(header, all_txs).serialize()

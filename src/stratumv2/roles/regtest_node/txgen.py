@@ -40,50 +40,58 @@ class TxGenerator:
         self.rng = random.Random(seed)
         self.key = P2wpkhKey.load_or_create(node.net_dir / "txgen.key", secrets.token_bytes(32))
         self.made = 0
+        self._coins: list[tuple[OutPoint, int]] = []
 
-    def spendable(self) -> list[tuple[OutPoint, int, bool]]:
-        """Our coins a new transaction may spend: (outpoint, value, unconfirmed)."""
+    def _scan_chain(self) -> list[tuple[OutPoint, int]]:
+        """Our confirmed, mature coins that no mempool transaction spends."""
         chain = self.node.chain
         mempool = self.node.mempool
         script = self.key.script_pubkey
         height = chain.height + 1
-        found: list[tuple[OutPoint, int, bool]] = []
+        found: list[tuple[OutPoint, int]] = []
         for op, coin in chain.coins().items():
             if coin.script_pubkey != script or mempool.spender(op) is not None:
                 continue
             if coin.is_coinbase and height - coin.height < COINBASE_MATURITY:
                 continue
-            found.append((op, coin.value, False))
-        for txid, entry in mempool.entries.items():
-            for index, out in enumerate(entry.tx.outputs):
-                op = OutPoint(txid, index)
-                if out.script_pubkey == script and mempool.spender(op) is None:
-                    found.append((op, out.value, True))
+            found.append((op, coin.value))
         return found
 
     async def ensure_funds(self) -> None:
         """Mine to our key until at least one coin is mature."""
-        if any(not unconfirmed for _op, _v, unconfirmed in self.spendable()):
+        if self._scan_chain():
             return
         log.info(
             "tx generator has no mature coins: mining %d blocks to its own key", BOOTSTRAP_BLOCKS
         )
         await self.node.generate(BOOTSTRAP_BLOCKS, self.key.script_pubkey)
 
+    def _pick(self) -> tuple[OutPoint, int] | None:
+        """A random spendable coin of ours (confirmed or in the mempool), taken off the list."""
+        mempool = self.node.mempool
+        height = self.node.chain.height + 1
+        for _attempt in range(2):
+            while self._coins:
+                index = self.rng.randrange(len(self._coins))
+                self._coins[index], self._coins[-1] = self._coins[-1], self._coins[index]
+                op, value = self._coins.pop()
+                coin = mempool.coin(op)
+                if coin is None or coin.script_pubkey != self.key.script_pubkey:
+                    continue
+                if coin.is_coinbase and height - coin.height < COINBASE_MATURITY:
+                    continue
+                if op.txid in mempool and len(mempool.ancestors(op.txid)) >= MAX_ANCESTORS:
+                    continue
+                return op, value
+            self._coins = self._scan_chain()
+        return None
+
     def make_transaction(self) -> Transaction | None:
         """One signed transaction, or None when there is nothing to spend."""
-        coins = self.spendable()
-        if not coins:
+        picked = self._pick()
+        if picked is None:
             return None
-        unconfirmed = [c for c in coins if c[2]]
-        mempool = self.node.mempool
-        if unconfirmed and self.rng.random() < 0.4:
-            op, value, _ = self.rng.choice(unconfirmed)
-            if len(mempool.ancestors(op.txid)) >= MAX_ANCESTORS:
-                op, value, _ = self.rng.choice(coins)
-        else:
-            confirmed = [c for c in coins if not c[2]] or coins
-            op, value, _ = self.rng.choice(confirmed)
+        op, value = picked
         fee_rate = self.rng.choice((1, 2, 3, 5, 8, 12, 20, 35, 50))
         n_out = FAN_OUT if value > 100 * DUST * FAN_OUT else (2 if value > 20 * DUST else 1)
         vbytes = TX_OVERHEAD_VBYTES + P2WPKH_INPUT_VBYTES + P2WPKH_OUTPUT_VBYTES * n_out
@@ -107,6 +115,7 @@ class TxGenerator:
             log.debug("generated transaction refused: %s", exc.reason)
             return False
         self.made += 1
+        self._coins.extend((OutPoint(tx.txid, i), o.value) for i, o in enumerate(tx.outputs))
         return True
 
     async def run(self) -> None:
@@ -120,6 +129,6 @@ class TxGenerator:
             due = int((loop.time() - start) * self.rate) - attempts
             for _ in range(max(0, due)):
                 attempts += 1
-                if not self.step() and not self.spendable():
+                if not self.step() and not self._coins:
                     await self.ensure_funds()
             await asyncio.sleep(min(0.25, 1.0 / self.rate))
