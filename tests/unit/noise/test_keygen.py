@@ -64,5 +64,5 @@ def test_secret_text_overrides_file(tmp_path: Path) -> None:
 
 def test_corrupt_key_file(tmp_path: Path) -> None:
     (tmp_path / "authority.key").write_text("not a key\n")
-    with pytest.raises(KeyFileError, match="authority.key"):
+    with pytest.raises(KeyFileError, match=r"authority\.key"):
         load_or_create_authority(tmp_path)
