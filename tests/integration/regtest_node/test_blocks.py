@@ -183,3 +183,63 @@ async def test_longpoll_returns_on_mempool_change_after_delay(tmp_path: Path) ->
         assert generator.step()
         fresh = await asyncio.wait_for(poll, 5)
         assert len(fresh["transactions"]) == 1
+
+
+async def test_reorg_to_a_longer_branch(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=5)
+        await generator.ensure_funds()
+        fork_point = await rpc.getbestblockhash()
+        height = await rpc.getblockcount()
+        gbt = await rpc.getblocktemplate()
+        branch_a = block_from_gbt(gbt, extra=b"A")
+        branch_b1 = block_from_gbt(gbt, extra=b"B")
+        assert await rpc.submitblock(branch_a.hex()) is None
+        a_hash = await rpc.getbestblockhash()
+        assert generator.step()  # a mempool transaction on top of branch A
+        # same work as the tip: stored, not connected (bitcoind says "inconclusive")
+        assert await rpc.submitblock(branch_b1.hex()) == "inconclusive"
+        assert await rpc.getbestblockhash() == a_hash
+        b1 = parse_block(branch_b1)
+        gbt_b2 = dict(
+            gbt,
+            height=height + 2,
+            previousblockhash=hash_to_hex(b1.hash),
+            curtime=gbt["curtime"] + 1,
+            transactions=[],
+            coinbasevalue=50 * 100_000_000,
+        )
+        assert await rpc.submitblock(block_from_gbt(gbt_b2).hex()) is None
+        assert await rpc.getblockcount() == height + 2
+        assert await rpc.call("getblockhash", height + 1) == hash_to_hex(b1.hash)
+        assert await rpc.call("getblockhash", height) == fork_point
+        assert len(await rpc.getrawmempool()) == 1  # still valid on the new branch
+        block = block_from_gbt(await rpc.getblocktemplate())
+        assert await rpc.submitblock(block.hex()) is None
+        assert await rpc.getrawmempool() == []
+
+
+async def test_second_node_on_same_datadir_is_refused(tmp_path: Path) -> None:
+    from stratumv2.roles.regtest_node.chain import ChainOpenError
+
+    async with running_node(tmp_path) as first:
+        with pytest.raises(ChainOpenError):
+            async with running_node(tmp_path):
+                pass
+        async with first.rpc() as rpc:  # the first node's cookie still works
+            assert await rpc.getblockcount() == 0
+
+
+async def test_stop_ends_a_pending_longpoll_quickly(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    async with running_node(tmp_path) as handle:
+        rpc = handle.rpc()
+        gbt = await rpc.getblocktemplate()
+        poll = asyncio.create_task(rpc.getblocktemplate(longpollid=gbt["longpollid"]))
+        await asyncio.sleep(0.1)
+        started = loop.time()
+    assert loop.time() - started < 5
+    with pytest.raises(RpcError) as err:
+        await asyncio.wait_for(poll, 5)
+    assert err.value.code == -28
+    await rpc.close()

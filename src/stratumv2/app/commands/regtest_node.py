@@ -19,6 +19,7 @@ from pydantic import Field
 from stratumv2.app.config import ConfigError, Settings, load_config
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options
+from stratumv2.roles.regtest_node.chain import ChainOpenError
 from stratumv2.roles.regtest_node.service import DEFAULT_RPC_PORT, NodeConfig, RegtestNode
 
 __all__ = ["DEFAULT_DATADIR", "RegtestNodeSettings", "command", "run_node"]
@@ -108,6 +109,6 @@ def command(config: str | None, **flags: Any) -> None:
     setup_logging(settings.log_level, settings.log_json)
     try:
         asyncio.run(run_node(settings))
-    except OSError as exc:
+    except (OSError, ChainOpenError) as exc:
         click.echo(f"regtest node: {exc}", err=True)
         sys.exit(1)

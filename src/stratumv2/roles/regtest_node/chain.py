@@ -55,6 +55,19 @@ def _kernel_block(raw: bytes) -> pbk.Block:
     return block
 
 
+_NOT_CACHED = {
+    # Core does not remember these as invalid: the same hash may come back valid.
+    pbk.BlockValidationResult.MUTATED,
+    pbk.BlockValidationResult.MISSING_PREV,
+    pbk.BlockValidationResult.TIME_FUTURE,
+    pbk.BlockValidationResult.HEADER_LOW_WORK,
+}
+
+
+class ChainOpenError(RuntimeError):
+    """The chainstate cannot be opened (another node holds the directory, or it is damaged)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
     """Summary of a block on the active chain."""
@@ -96,9 +109,14 @@ class Chain:
             block_connected=self._on_block_connected,
             block_disconnected=self._on_block_disconnected,
         )
-        self._chainman: pbk.ChainstateManager | None = pbk.load_chainman(
-            self.datadir, pbk.ChainType.REGTEST, self._callbacks
-        )
+        try:
+            self._chainman: pbk.ChainstateManager | None = pbk.load_chainman(
+                self.datadir, pbk.ChainType.REGTEST, self._callbacks
+            )
+        except RuntimeError as exc:
+            raise ChainOpenError(
+                f"cannot open the chainstate in {self.datadir} (is another node using it?): {exc}"
+            ) from None
         self._infos: list[BlockInfo] = []
         self._heights: dict[bytes, int] = {}
         self._utxos: dict[OutPoint, Coin] = {}
@@ -333,7 +351,8 @@ class Chain:
             result = self._checked[block_hash]
             if result is not None:
                 reason = _RESULT_REASONS.get(result) or self._diagnose(block)
-                self._invalid.add(block_hash)
+                if result not in _NOT_CACHED:
+                    self._invalid.add(block_hash)
         elif not is_new:
             reason = "duplicate"
         else:

@@ -17,7 +17,12 @@ from stratumv2.bitcoin.tx import Transaction
 from stratumv2.roles.regtest_node.chain import Chain
 from stratumv2.roles.regtest_node.consensus import BlockDecodeError, ParsedBlock, parse_block
 from stratumv2.roles.regtest_node.mempool import DEFAULT_MAX_FEE_RATE, Mempool, MempoolEntry
-from stratumv2.roles.regtest_node.rpc_server import RpcDispatcher, RpcHttpServer
+from stratumv2.roles.regtest_node.rpc_server import (
+    RPC_IN_WARMUP,
+    RpcDispatcher,
+    RpcHttpServer,
+    RpcMethodError,
+)
 from stratumv2.roles.regtest_node.template import (
     BlockTemplate,
     block_from_template,
@@ -70,6 +75,7 @@ class RegtestNode:
         self.started_at = time.time()
         self.port = 0
         self._cookie_written = False
+        self._stopping = False
 
     # ---- properties ------------------------------------------------------------------------
 
@@ -103,25 +109,26 @@ class RegtestNode:
 
         self.net_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.time()
-        credentials = self._credentials()
-        register_methods(self.dispatcher, self)
-        self._http = RpcHttpServer(self.dispatcher, credentials)
-        self.port = await self._http.start(self.config.rpcbind, self.config.rpcport)
+        # The chainstate first: it takes the data directory's lock, so a second node on the
+        # same directory fails here, before touching the first one's cookie.
+        self._chain = await asyncio.to_thread(Chain, self.net_dir)
         try:
-            self._chain = await asyncio.to_thread(Chain, self.net_dir)
+            credentials = self._credentials()
+            register_methods(self.dispatcher, self)
+            self._http = RpcHttpServer(self.dispatcher, credentials)
+            self.port = await self._http.start(self.config.rpcbind, self.config.rpcport)
+            self._mempool = Mempool(self._chain)
+            self._chain.add_listener(self._on_chain_update)
+            if self.config.zmqpubhashblock:
+                self._start_zmq(self.config.zmqpubhashblock)
         except BaseException:
-            await self._http.stop()
-            self._remove_cookie()
+            await self.stop()
             raise
-        self._mempool = Mempool(self._chain)
-        self._chain.add_listener(self._on_chain_update)
-        if self.config.zmqpubhashblock:
-            self._start_zmq(self.config.zmqpubhashblock)
         self.dispatcher.warmup = None
         log.info(
             "regtest node at height %d (tip %s), data in %s",
-            self._chain.height,
-            hash_to_hex(self._chain.tip.hash),
+            self.chain.height,
+            hash_to_hex(self.chain.tip.hash),
             self.net_dir,
         )
         log.info("JSON-RPC listening on %s", self.url)
@@ -169,14 +176,17 @@ class RegtestNode:
                 await task
         self._tasks.clear()
         self.dispatcher.warmup = "Shutting down"
+        self._stopping = True
         self._changed.set()
         if self._http is not None:
             await self._http.stop()
             self._http = None
         if self._zmq is not None:
             self._zmq.close(0)
-            self._zmq_context.term()
             self._zmq = None
+        if self._zmq_context is not None:
+            self._zmq_context.term()
+            self._zmq_context = None
         if self._chain is not None:
             self._chain.close()
             self._chain = None
@@ -226,7 +236,9 @@ class RegtestNode:
         mempool_deadline = start + self.config.longpoll_mempool_delay
         deadline = None if timeout is None else start + timeout
         while True:
-            if self._chain is None or hash_to_hex(self.chain.tip.hash) != tip_hex:
+            if self._stopping or self._chain is None:
+                raise RpcMethodError(RPC_IN_WARMUP, "Shutting down")
+            if hash_to_hex(self.chain.tip.hash) != tip_hex:
                 return
             now = loop.time()
             if self.mempool.sequence != seq and now >= mempool_deadline:
