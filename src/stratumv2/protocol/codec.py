@@ -246,7 +246,11 @@ def _compile_decoder(
     for name, _ in fields:
         lines.append(f"    {const(getattr(cls, name).__set__)}(o, v_{name})")
     set_tlv = getattr(cls, "tlv_data").__set__  # noqa: B009 - the slot descriptor
-    lines.append(f"    if p != n: {const(set_tlv)}(o, buf[p:])")
+    if all(_is_struct(w) for _, w in fields):
+        lines.remove("    n = len(buf)")  # fixed size: unpack_from did the bounds check
+        lines.append(f"    if p != len(buf): {const(set_tlv)}(o, buf[p:])")
+    else:
+        lines.append(f"    if p != n: {const(set_tlv)}(o, buf[p:])")
     lines.append("    return o")
     return _build(lines, env, "decode", cls)
 
