@@ -24,7 +24,7 @@ from stratumv2.roles.regtest_node.service import DEFAULT_RPC_PORT, NodeConfig, R
 
 __all__ = ["DEFAULT_DATADIR", "RegtestNodeSettings", "command", "run_node"]
 
-DEFAULT_DATADIR = "~/.sv2/regtest-node"
+DEFAULT_DATADIR = "~/.stratumv2/regtest-node"
 
 
 class RegtestNodeSettings(Settings):
@@ -99,7 +99,7 @@ def command(config: str | None, **flags: Any) -> None:
     """Run a Bitcoin regtest node: Bitcoin Core's validation (libbitcoinkernel) behind
     bitcoind's JSON-RPC (getblocktemplate, submitblock, generatetoaddress...).
 
-    Data goes to DATADIR/regtest (default ~/.sv2/regtest-node); the RPC cookie is written
+    Data goes to DATADIR/regtest (default ~/.stratumv2/regtest-node); the RPC cookie is written
     to DATADIR/regtest/.cookie unless --rpcuser/--rpcpassword are given.
     """
     try:
