@@ -75,6 +75,8 @@ class Message:
 M = TypeVar("M", bound=Message)
 
 _DECODERS: dict[int, Callable[[bytes, int], Message]] = {}
+# whole-frame decoders keyed by the first three header bytes (with and without channel bit)
+_FRAME_DECODERS: dict[bytes, Callable[[bytes], Message]] = {}
 _CLASSES: dict[int, type[Message]] = {}
 _FRAME_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {}
 _PAYLOAD_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {}
@@ -139,6 +141,9 @@ def register(cls: type[M]) -> type[M]:
     _SCHEMAS[cls] = schema_
     _CLASSES[key] = cls
     _DECODERS[key] = _compile_decoder(cls, schema_)
+    frame_decoder = _compile_frame_decoder(cls, schema_, _DECODERS[key])
+    for ext in (cls.EXTENSION_TYPE, cls.EXTENSION_TYPE | CHANNEL_MSG_BIT):
+        _FRAME_DECODERS[struct.pack("<HB", ext, cls.MSG_TYPE)] = frame_decoder
     _PAYLOAD_ENCODERS[cls], _FRAME_ENCODERS[cls] = _compile_encoders(cls, schema_)
     return cls
 
@@ -253,6 +258,46 @@ def _compile_decoder(
         lines.append(f"    if p != n: {const(set_tlv)}(o, buf[p:])")
     lines.append("    return o")
     return _build(lines, env, "decode", cls)
+
+
+def _compile_frame_decoder(
+    cls: type[Message],
+    fields: tuple[tuple[str, WireType], ...],
+    payload_decoder: Callable[[bytes, int], Message],
+) -> Callable[[bytes], Message]:
+    """Decoder of a whole frame whose 3 first header bytes were already matched.
+
+    Fixed-size messages read the length field and every field with one ``unpack_from``."""
+    env: dict[str, Any] = {"NEW": object.__new__, "C": cls, "FAIL": WireError}
+    env["DECODE"] = payload_decoder
+    if not all(_is_struct(w) for _, w in fields):
+        lines = [
+            "def decode_frame(data):",
+            "    if len(data) != 6 + (data[3] | data[4] << 8 | data[5] << 16): raise FAIL",
+            "    return DECODE(data, 6)",
+        ]
+        return _build(lines, env, "decode_frame", cls)
+    fmt = "<HB" + "".join(w.dec_fmt or "" for _, w in fields)
+    size = struct.calcsize(fmt) - 3
+    names = [f"v_{n}" for n, _ in fields]
+    env["S"] = struct.Struct(fmt)
+    lines = [
+        "def decode_frame(data):",
+        f"    low, high, {', '.join(names)}, = S.unpack_from(data, 3)",
+        "    n = len(data)",
+        "    if n != 6 + (low | high << 16): raise FAIL",
+    ]
+    for n, w in fields:
+        if w.enc_fmt == "?":
+            lines.append(f"    v_{n} = (v_{n} & 1) == 1")
+    lines.append("    o = NEW(C)")
+    for index, (n, _) in enumerate(fields):
+        env[f"SET{index}"] = getattr(cls, n).__set__
+        lines.append(f"    SET{index}(o, v_{n})")
+    env["SET_TLV"] = getattr(cls, "tlv_data").__set__  # noqa: B009 - the slot descriptor
+    lines.append(f"    if n != {6 + size}: SET_TLV(o, data[{6 + size}:])")
+    lines.append("    return o")
+    return _build(lines, env, "decode_frame", cls)
 
 
 def _compile_encoders(
@@ -392,10 +437,7 @@ def decode_frame(data: bytes) -> Message:
     if data.__class__ is not bytes:
         data = bytes(data)
     try:
-        ext, msg_type, low, high = _HEADER.unpack_from(data)
-        if len(data) != HEADER_SIZE + (low | high << 16):
-            raise WireError
-        return _DECODERS[(ext & 0x7FFF) << 8 | msg_type](data, HEADER_SIZE)
+        return _FRAME_DECODERS[data[:3]](data)
     except _DECODE_ERRORS:
         raise _frame_error(data) from None
 
