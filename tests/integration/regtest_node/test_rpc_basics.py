@@ -125,3 +125,20 @@ async def test_client_errors_are_distinct(tmp_path: Path) -> None:
     with pytest.raises(RpcConnectionError):
         await gone.getblockcount()
     await gone.close()
+
+
+async def test_saved_index_is_used_and_a_damaged_one_is_rebuilt(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        hashes = await rpc.call("generatetoaddress", 5, handle.address)
+        coins = dict(handle.node.chain.coins())
+    index = tmp_path / "regtest" / "node-index.json"
+    assert index.exists()
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        assert handle.node.chain.coins() == coins
+        hashes += await rpc.call("generatetoaddress", 2, handle.address)
+        coins = dict(handle.node.chain.coins())
+    index.write_text('{"version": 1, "blocks": [["zz"')
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        assert await rpc.getbestblockhash() == hashes[-1]
+        assert handle.node.chain.coins() == coins
+        assert await rpc.call("getblockhash", 3) == hashes[2]

@@ -2,8 +2,10 @@
 
 Every block on the active chain was accepted by the kernel's ``process_block``. Next to the
 kernel we keep what its API does not expose: height -> hash, block summaries, a txid index
-and a UTXO view (for the mempool and the transaction generator). They are rebuilt at start
-by reading the active chain's blocks back from the kernel, so nothing extra is persisted.
+and a UTXO view (for the mempool and the transaction generator). They are saved at close
+(``node-index.json``, a cache) and, at start, loaded and brought up to the kernel's tip, or
+rebuilt by reading the active chain's blocks back from the kernel when the file is missing,
+damaged or off the kernel's chain.
 
 Not thread-safe: the service calls it from its event loop thread only.
 """
@@ -11,7 +13,9 @@ Not thread-safe: the service calls it from its event loop thread only.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +39,9 @@ from stratumv2.roles.regtest_node.consensus import (
 from stratumv2.roles.regtest_node.scripts_check import first_script_failure
 
 log = logging.getLogger(__name__)
+
+INDEX_FILE = "node-index.json"
+INDEX_VERSION = 1
 
 _RESULT_REASONS = {
     pbk.BlockValidationResult.CACHED_INVALID: "duplicate-invalid",
@@ -124,7 +131,8 @@ class Chain:
         self._invalid: set[bytes] = set()
         self._listeners: list[ChainListener] = []
         self._connected.clear()
-        self._rebuild()
+        if not self._load_index():
+            self._rebuild()
 
     # ---- kernel callbacks (run synchronously inside process_block) ------------------------
 
@@ -151,10 +159,72 @@ class Chain:
         return self._chainman
 
     def close(self) -> None:
-        """Flush and release the kernel chainstate (the data directory lock too)."""
+        """Save our indexes, flush and release the kernel chainstate (and the directory lock)."""
         if self._chainman is not None:
+            try:
+                self._save_index()
+            except OSError as exc:
+                log.warning("could not save the node index (rebuilt at next start): %s", exc)
             chainman, self._chainman = self._chainman, None
             chainman.__exit__(None, None, None)
+
+    @property
+    def index_path(self) -> Path:
+        """Where our indexes are saved at close (a cache: deleting it forces a rebuild)."""
+        return self.datadir / INDEX_FILE
+
+    def _save_index(self) -> None:
+        doc = {
+            "version": INDEX_VERSION,
+            "blocks": [
+                [i.header.serialize().hex(), i.size, i.stripped_size, i.n_tx] for i in self._infos
+            ],
+            "utxos": [
+                [op.txid.hex(), op.vout, c.value, c.script_pubkey.hex(), c.height, c.is_coinbase]
+                for op, c in self._utxos.items()
+            ],
+            "txs": [[txid.hex(), height] for txid, height in self._tx_heights.items()],
+        }
+        tmp = self.index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, self.index_path)
+
+    def _load_index(self) -> bool:
+        """Load the saved indexes if they describe a prefix of the kernel's active chain,
+        then index the blocks connected since. False if there is nothing usable."""
+        try:
+            doc = json.loads(self.index_path.read_text(encoding="utf-8"))
+            if doc.get("version") != INDEX_VERSION:
+                return False
+            infos = []
+            for height, (header_hex, size, stripped, n_tx) in enumerate(doc["blocks"]):
+                header = BlockHeader.parse(bytes.fromhex(header_hex))
+                weight = stripped * 3 + size
+                infos.append(BlockInfo(header.hash(), height, header, size, stripped, weight, n_tx))
+            utxos = {
+                OutPoint(bytes.fromhex(txid), vout): Coin(
+                    value, bytes.fromhex(script), height, bool(coinbase)
+                )
+                for txid, vout, value, script, height, coinbase in doc["utxos"]
+            }
+            tx_heights = {bytes.fromhex(txid): height for txid, height in doc["txs"]}
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            if self.index_path.exists():
+                log.warning("ignoring the saved node index (%s): rebuilding", exc)
+            return False
+        active = self.chainman.get_active_chain()
+        if not infos or len(infos) - 1 > active.height:
+            return False
+        entries = active.block_tree_entries
+        if bytes(entries[len(infos) - 1].block_hash) != infos[-1].hash:
+            return False  # the kernel's chain went elsewhere (a reorg we did not see)
+        self._infos = infos
+        self._heights = {info.hash: info.height for info in infos}
+        self._utxos = utxos
+        self._tx_heights = tx_heights
+        for height in range(len(infos), active.height + 1):
+            self._apply(parse_block(bytes(self.chainman.blocks[entries[height]])), height)
+        return True
 
     def _rebuild(self) -> None:
         """(Re)build our indexes from the kernel's active chain."""
