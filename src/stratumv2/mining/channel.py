@@ -12,6 +12,7 @@ group must not reuse an id the group uses).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from stratumv2.bitcoin.target import MAX_TARGET, target_to_difficulty, target_to_u256
@@ -76,6 +77,7 @@ class ChannelJob:
     """A job as one channel knows it: id, target fixed at activation, precomputed bits."""
 
     __slots__ = (
+        "difficulty",
         "extranonce_prefix",
         "fixed_bits",
         "head",
@@ -101,12 +103,14 @@ class ChannelJob:
         self.path = job.merkle_path
         self.merkle_root: bytes | None = None
         self.target = 0
+        self.difficulty = 0.0
         self.valid = Valid(0.0)
 
     def set_target(self, target: int) -> None:
         """Fix the job's target (and the cached result its shares are credited with)."""
         self.target = target
-        self.valid = Valid(target_to_difficulty(target) if target else 0.0)
+        self.difficulty = target_to_difficulty(target) if target else 0.0
+        self.valid = Valid(self.difficulty)
 
 
 class Channel:
@@ -156,11 +160,13 @@ class Channel:
         self._nbits = 0
         self._min_ntime = 0
         self._tip: ChainTip | None = None
-        self._seen: set[bytes] = set()
+        self._seen: set[int] = set()  # hashes (as integers) accepted on this tip
         self._batch_count = 0
         self._batch_sum = 0.0
         self._batch_last_seq = 0
-        self.accepted_shares = 0
+        self._batch_size = self.config.share_batch_size
+        drift = self.config.max_ntime_drift
+        self._ntime_drift = math.inf if drift is None else float(drift)
         self.blocks_found = 0
 
     # ---- targets ----------------------------------------------------------------------
@@ -294,11 +300,11 @@ class Channel:
         )
 
     def _accept(self, valid: Valid, sequence_number: int) -> Valid:
-        self.accepted_shares += 1
+        # The subclasses inline this on their hot path; keep both in step.
         self._batch_last_seq = sequence_number
         self._batch_sum += valid.difficulty
         self._batch_count += 1
-        if self._batch_count >= self.config.share_batch_size:
+        if self._batch_count >= self._batch_size:
             return Valid(valid.difficulty, self._flush_batch())
         return valid
 
@@ -329,7 +335,6 @@ class Channel:
         block_hash: bytes,
         full_extranonce: bytes,
     ) -> BlockFound:
-        self.accepted_shares += 1
         self.blocks_found += 1
         self._batch_last_seq = sequence_number
         self._batch_sum += credit.difficulty

@@ -13,6 +13,7 @@ from stratumv2.mining.shares import (
     Duplicate,
     InvalidTimestamp,
     ShareResult,
+    Valid,
 )
 from stratumv2.protocol import NewExtendedMiningJob, SubmitSharesExtended
 
@@ -20,6 +21,7 @@ __all__ = ["ExtendedChannel"]
 
 _sha256 = hashlib.sha256
 _pack_header = HEADER_STRUCT.pack
+_from_bytes = int.from_bytes
 
 
 class ExtendedChannel(Channel):
@@ -47,43 +49,57 @@ class ExtendedChannel(Channel):
 
     def validate_share(self, share: SubmitSharesExtended, now: float) -> ShareResult:
         """Check a ``SubmitSharesExtended`` (digest 00 §9 order); never raises."""
-        seq = share.sequence_number
         cj = self._current.get(share.job_id)
         if cj is None:
-            return self._unknown_job(share.job_id, seq)
+            return self._unknown_job(share.job_id, share.sequence_number)
         extranonce = share.extranonce
         if len(extranonce) != self.allocation.size:
-            return BadExtranonceSize(self.channel_id, seq)
+            return BadExtranonceSize(self.channel_id, share.sequence_number)
         ntime = share.ntime
-        if ntime < self._min_ntime or (
-            self.config.max_ntime_drift is not None and ntime > now + self.config.max_ntime_drift
-        ):
-            return InvalidTimestamp(self.channel_id, seq)
+        if ntime < self._min_ntime or ntime > now + self._ntime_drift:
+            return InvalidTimestamp(self.channel_id, share.sequence_number)
         version = share.version
         if (version ^ cj.version) & cj.fixed_bits:
-            return self._bad_version(cj, version, seq)
+            return self._bad_version(cj, version, share.sequence_number)
         sha256 = _sha256
         node = sha256(sha256(cj.head + extranonce + cj.tail).digest()).digest()
         for sibling in cj.path:
             node = sha256(sha256(node + sibling).digest()).digest()
         header = _pack_header(version, self._prev_hash, node, ntime, self._nbits, share.nonce)
         block_hash = sha256(sha256(header).digest()).digest()
-        value = int.from_bytes(block_hash, "little")
-        credit = cj.valid
-        if value > cj.target:
-            below = self._credit_below_job_target(value)
-            if below is None:
-                return BelowTarget(self.channel_id, seq)
-            credit = below
+        value = _from_bytes(block_hash, "little")
         seen = self._seen
-        if block_hash in seen:
-            return Duplicate(self.channel_id, seq)
-        seen.add(block_hash)
+        count = len(seen)
+        if value > cj.target:
+            credit = self._credit_below_job_target(value)
+            if credit is None:
+                return BelowTarget(self.channel_id, share.sequence_number)
+        elif value > self._network_target:
+            # The common case, inlined: a valid share that is not a block.
+            seen.add(value)
+            if len(seen) == count:
+                return Duplicate(self.channel_id, share.sequence_number)
+            self._batch_last_seq = share.sequence_number
+            self._batch_sum += cj.difficulty
+            self._batch_count += 1
+            if self._batch_count >= self._batch_size:
+                return Valid(cj.difficulty, self._flush_batch())
+            return cj.valid
+        else:
+            credit = cj.valid
+        seen.add(value)
+        if len(seen) == count:
+            return Duplicate(self.channel_id, share.sequence_number)
         if value <= self._network_target:
             return self._block(
-                cj, credit, seq, header, block_hash, cj.extranonce_prefix + extranonce
+                cj,
+                credit,
+                share.sequence_number,
+                header,
+                block_hash,
+                cj.extranonce_prefix + extranonce,
             )
-        return self._accept(credit, seq)
+        return self._accept(credit, share.sequence_number)
 
 
 def extended_job_message(
