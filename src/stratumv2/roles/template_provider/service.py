@@ -152,7 +152,7 @@ class NodeState:
     def down(self, reason: str, retry_in: float) -> None:
         """The node did not answer usefully; log when the reason changes."""
         if self.ok is not False or reason != self.reason:
-            log.warning("%s; retrying (every %.1fs at most)", reason, retry_in)
+            log.warning("%s; retrying with backoff (up to %.1fs)", reason, retry_in)
         self.ok = False
         self.reason = reason
 
@@ -168,7 +168,10 @@ def _describe_failure(url: str, exc: Exception) -> str:
         return f"node at {url} refused getblocktemplate: {exc}"
     if isinstance(exc, MalformedTemplate):
         return f"node at {url} sent an unusable template: {exc}"
-    return f"node at {url} is unreachable: {exc}"
+    text = str(exc)
+    if "not JSON" in text or "JSON-RPC" in text:
+        return f"node at {url} answered something that is not JSON-RPC: {text}"
+    return f"node at {url} is unreachable: {text}"
 
 
 class TemplateProviderService:
