@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,38 +186,50 @@ async def test_longpoll_returns_on_mempool_change_after_delay(tmp_path: Path) ->
         assert len(fresh["transactions"]) == 1
 
 
-async def test_reorg_to_a_longer_branch(tmp_path: Path) -> None:
+def _on_top_of(gbt: dict[str, Any], parent: bytes, height: int, extra: bytes) -> bytes:
+    """An empty block on ``parent`` (a side branch) built from a template's fields."""
+    fields = dict(
+        gbt,
+        height=height,
+        previousblockhash=hash_to_hex(parse_block(parent).hash),
+        curtime=gbt["curtime"] + height,
+        transactions=[],
+        coinbasevalue=50 * 100_000_000,
+    )
+    return block_from_gbt(fields, extra=extra)
+
+
+async def test_reorg_to_a_longer_branch_resurrects_transactions(tmp_path: Path) -> None:
     async with running_node(tmp_path) as handle, handle.rpc() as rpc:
         generator = TxGenerator(handle.node, rate=1.0, seed=5)
         await generator.ensure_funds()
         fork_point = await rpc.getbestblockhash()
         height = await rpc.getblockcount()
         gbt = await rpc.getblocktemplate()
-        branch_a = block_from_gbt(gbt, extra=b"A")
-        branch_b1 = block_from_gbt(gbt, extra=b"B")
-        assert await rpc.submitblock(branch_a.hex()) is None
-        a_hash = await rpc.getbestblockhash()
-        assert generator.step()  # a mempool transaction on top of branch A
+        a1 = block_from_gbt(gbt, extra=b"A")
+        b1 = block_from_gbt(gbt, extra=b"B")
+        assert await rpc.submitblock(a1.hex()) is None
+        assert generator.step()
+        [txid] = await rpc.getrawmempool()
+        a2 = block_from_gbt(await rpc.getblocktemplate(), extra=b"A")
+        assert await rpc.submitblock(a2.hex()) is None
+        assert await rpc.getrawmempool() == []
+        a_tip = await rpc.getbestblockhash()
         # same work as the tip: stored, not connected (bitcoind says "inconclusive")
-        assert await rpc.submitblock(branch_b1.hex()) == "inconclusive"
-        assert await rpc.getbestblockhash() == a_hash
-        b1 = parse_block(branch_b1)
-        gbt_b2 = dict(
-            gbt,
-            height=height + 2,
-            previousblockhash=hash_to_hex(b1.hash),
-            curtime=gbt["curtime"] + 1,
-            transactions=[],
-            coinbasevalue=50 * 100_000_000,
-        )
-        assert await rpc.submitblock(block_from_gbt(gbt_b2).hex()) is None
-        assert await rpc.getblockcount() == height + 2
-        assert await rpc.call("getblockhash", height + 1) == hash_to_hex(b1.hash)
+        assert await rpc.submitblock(b1.hex()) == "inconclusive"
+        b2 = _on_top_of(gbt, b1, height + 2, b"B")
+        assert await rpc.submitblock(b2.hex()) == "inconclusive"
+        assert await rpc.getbestblockhash() == a_tip
+        b3 = _on_top_of(gbt, b2, height + 3, b"B")
+        assert await rpc.submitblock(b3.hex()) is None
+        assert await rpc.getblockcount() == height + 3
+        assert await rpc.call("getblockhash", height + 1) == hash_to_hex(parse_block(b1).hash)
         assert await rpc.call("getblockhash", height) == fork_point
-        assert len(await rpc.getrawmempool()) == 1  # still valid on the new branch
+        assert await rpc.getrawmempool() == [txid]  # back from the disconnected branch
         block = block_from_gbt(await rpc.getblocktemplate())
         assert await rpc.submitblock(block.hex()) is None
         assert await rpc.getrawmempool() == []
+        assert (await rpc.call("getrawtransaction", txid, 1))["confirmations"] == 1
 
 
 async def test_second_node_on_same_datadir_is_refused(tmp_path: Path) -> None:

@@ -97,9 +97,22 @@ class SubmitResult:
     tip_changed: bool
 
 
-ChainListener = Callable[[list[tuple[ParsedBlock, int]], bool], None]
-"""Called after the tip moved: the connected (block, height) pairs, and whether a reorg
-(disconnect) happened, in which case listeners should re-check everything."""
+@dataclass(frozen=True, slots=True)
+class ChainUpdate:
+    """What one tip change did: blocks connected (with heights) and, in a reorganisation,
+    the blocks disconnected (tip first)."""
+
+    connected: tuple[tuple[ParsedBlock, int], ...]
+    disconnected: tuple[ParsedBlock, ...] = ()
+
+    @property
+    def reorg(self) -> bool:
+        """True if blocks were disconnected."""
+        return bool(self.disconnected)
+
+
+ChainListener = Callable[[ChainUpdate], None]
+"""Called after every tip change."""
 
 
 class Chain:
@@ -110,7 +123,7 @@ class Chain:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self._checked: dict[bytes, pbk.BlockValidationResult | None] = {}
         self._connected: list[tuple[bytes, int]] = []
-        self._disconnected = False
+        self._disconnected: list[bytes] = []
         self._callbacks = pbk.ValidationInterfaceCallbacks(
             block_checked=self._on_block_checked,
             block_connected=self._on_block_connected,
@@ -146,8 +159,8 @@ class Chain:
         assert isinstance(entry, pbk.BlockTreeEntry)
         self._connected.append((bytes(block.block_hash), entry.height))
 
-    def _on_block_disconnected(self, _ud: object, _block: pbk.Block, _entry: object) -> None:
-        self._disconnected = True
+    def _on_block_disconnected(self, _ud: object, block: pbk.Block, _entry: object) -> None:
+        self._disconnected.append(bytes(block))
 
     # ---- lifecycle and indexes ------------------------------------------------------------
 
@@ -409,7 +422,7 @@ class Chain:
         block_hash = block.hash
         self._checked.pop(block_hash, None)
         self._connected.clear()
-        self._disconnected = False
+        self._disconnected.clear()
         if raw is None:
             raw = block.serialize()
         try:
@@ -430,37 +443,49 @@ class Chain:
         tip_changed = self._sync_tip(block)
         return SubmitResult(reason, block_hash, tip_changed)
 
+    def _read(self, block_hash: bytes, submitted: ParsedBlock) -> ParsedBlock:
+        if block_hash == submitted.hash:
+            return submitted
+        raw = self.raw_block(block_hash)
+        if raw is None:
+            raise RuntimeError(f"block {block_hash[::-1].hex()} missing from the kernel's files")
+        return parse_block(raw)
+
     def _sync_tip(self, submitted: ParsedBlock) -> bool:
         connected, self._connected = self._connected, []
-        disconnected, self._disconnected = self._disconnected, False
+        disconnected_raw, self._disconnected = self._disconnected, []
+        disconnected = [parse_block(raw) for raw in disconnected_raw]
         if not connected and not disconnected:
             return False
-        if disconnected:
-            log.info("reorganisation: rebuilding indexes from the kernel")
-            self._rebuild()
-            blocks = [
-                (parse_block(self.raw_block(h) or b""), height)
-                for h, height in connected
-                if self.height_of(h) == height
-            ]
-        else:
-            blocks = []
+        blocks: list[tuple[ParsedBlock, int]] = []
+        if not disconnected:
             for block_hash, height in connected:
                 if height < len(self._infos) and self._infos[height].hash == block_hash:
                     continue  # already indexed (the genesis block at start-up)
-                if block_hash == submitted.hash:
-                    block = submitted
-                else:
-                    block = parse_block(self.raw_block(block_hash) or b"")
                 if height != len(self._infos):
-                    self._rebuild()
-                    disconnected = True
+                    blocks.clear()
+                    disconnected = [
+                        parse_block(self.raw_block(i.hash) or b"") for i in self._infos[height:]
+                    ]
                     break
+                block = self._read(block_hash, submitted)
                 self._apply(block, height)
                 blocks.append((block, height))
+        if disconnected:
+            log.info("reorganisation: %d block(s) disconnected", len(disconnected))
+            self._rebuild()
+            blocks = [
+                (
+                    submitted if h == submitted.hash else parse_block(self.raw_block(h) or b""),
+                    height,
+                )
+                for h, height in connected
+                if self.height_of(h) == height
+            ]
+        update = ChainUpdate(tuple(blocks), tuple(disconnected))
         for listener in self._listeners:
             try:
-                listener(blocks, disconnected)
+                listener(update)
             except Exception:
                 log.exception("chain listener failed")
         return True

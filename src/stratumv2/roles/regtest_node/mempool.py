@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxOut
-from stratumv2.roles.regtest_node.chain import Chain
+from stratumv2.roles.regtest_node.chain import Chain, ChainUpdate
 from stratumv2.roles.regtest_node.consensus import (
     COIN,
     COINBASE_MATURITY,
     MAX_BLOCK_SIGOPS_COST,
     MAX_BLOCK_WEIGHT,
     Coin,
-    ParsedBlock,
     check_transaction,
     is_final,
     prime_tx_cache,
@@ -220,12 +219,14 @@ class Mempool:
 
     # ---- chain updates ---------------------------------------------------------------------
 
-    def on_chain_update(self, blocks: list[tuple[ParsedBlock, int]], reorg: bool) -> None:
-        """Drop mined and conflicting transactions; after a reorg re-check everything."""
-        if reorg:
-            self._revalidate_all()
+    def on_chain_update(self, update: ChainUpdate) -> None:
+        """Drop mined and conflicting transactions. After a reorganisation, put the
+        disconnected blocks' transactions back and re-check everything (as Core does)."""
+        if update.reorg:
+            resurrected = [tx for block in reversed(update.disconnected) for tx in block.txs[1:]]
+            self._revalidate_all(resurrected)
             return
-        for block, _height in blocks:
+        for block, _height in update.connected:
             for tx in block.txs:
                 if tx.txid in self.entries:
                     self.remove(tx.txid, with_descendants=False)
@@ -237,13 +238,15 @@ class Mempool:
                         self.remove(other)
         self.sequence += 1
 
-    def _revalidate_all(self, now: int | None = None) -> None:
+    def _revalidate_all(self, first: list[Transaction]) -> None:
         old = list(self.entries.values())
         self.entries.clear()
         self._spends.clear()
-        for entry in old:
+        now = max((e.time for e in old), default=0)
+        candidates = [(tx, now) for tx in first] + [(e.tx, e.time) for e in old]
+        for tx, when in candidates:
             try:
-                self.accept(entry.tx, entry.time if now is None else now, max_fee_rate=None)
+                self.accept(tx, when, max_fee_rate=None)
             except MempoolReject:
                 continue
         self.sequence += 1

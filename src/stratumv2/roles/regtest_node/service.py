@@ -14,8 +14,8 @@ from typing import Any
 
 from stratumv2.bitcoin.hashes import hash_to_hex
 from stratumv2.bitcoin.tx import Transaction
-from stratumv2.roles.regtest_node.chain import Chain
-from stratumv2.roles.regtest_node.consensus import BlockDecodeError, ParsedBlock, parse_block
+from stratumv2.roles.regtest_node.chain import Chain, ChainUpdate
+from stratumv2.roles.regtest_node.consensus import BlockDecodeError, parse_block
 from stratumv2.roles.regtest_node.mempool import DEFAULT_MAX_FEE_RATE, Mempool, MempoolEntry
 from stratumv2.roles.regtest_node.rpc_server import (
     RPC_IN_WARMUP,
@@ -207,9 +207,9 @@ class RegtestNode:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _on_chain_update(self, blocks: list[tuple[ParsedBlock, int]], reorg: bool) -> None:
+    def _on_chain_update(self, update: ChainUpdate) -> None:
         if self._mempool is not None:
-            self._mempool.on_chain_update(blocks, reorg)
+            self._mempool.on_chain_update(update)
         tip = self.chain.tip
         log.info("new tip %s at height %d", hash_to_hex(tip.hash), tip.height)
         if self._zmq is not None:
