@@ -25,13 +25,15 @@ between ``down_ratio`` and ``up_ratio`` is the hysteresis band.
 Estimates: up, ``(work - last share) / time`` of the run (it stops at an arrival, and
 ``(n - 1) / t`` is the unbiased Poisson rate estimate then). Down,
 ``(work + half a share) / time / c`` with ``c = 1 + min(1, 2 / sqrt(n + 1))`` for ``n`` shares
-in the run (2 up to 3 shares, tending to 1 for many): a silent miner still yields a finite estimate, and erring towards an easier target is cheap
-(more shares arrive, so the up detector soon corrects it precisely) whereas erring harder
-would starve the estimate of data. One retarget lowers the difficulty by at most
-``max_decrease``, and the down detector needs at least ``threshold / ((1 - down_ratio) * r)``
-seconds to fire, so a miner that stops sending shares sees its difficulty decay at a bounded
-rate, never below the minimum. Clamps, in order: ``[min_difficulty, max_difficulty]``, then
-never harder than the network target (a share meeting the network target is already a block).
+in the run (2 up to 3 shares, tending to 1 for many): a silent miner still yields a finite
+estimate, and erring towards an easier target is cheap (more shares arrive, so the up
+detector soon corrects it precisely) whereas erring harder would starve the estimate of data.
+
+One retarget lowers the difficulty by at most ``max_decrease``, and the down detector needs
+at least ``threshold / ((1 - down_ratio) * r)`` seconds to fire, so a miner that stops
+sending shares sees its difficulty decay at a bounded rate, never below the minimum.
+Clamps, in order: ``[min_difficulty, max_difficulty]``, then never harder than the network
+target (a share meeting the network target is already a block).
 """
 
 from __future__ import annotations
