@@ -112,6 +112,7 @@ async def test_generated_transactions_make_a_valid_block(tmp_path: Path) -> None
         for index, entry in enumerate(gbt["transactions"], start=1):
             assert all(0 < d < index for d in entry["depends"])
             assert entry["fee"] > 0 and entry["weight"] > 0 and entry["sigops"] >= 1
+        assert handle.node.mempool.total_weight == sum(t["weight"] for t in gbt["transactions"])
         fees = sum(t["fee"] for t in gbt["transactions"])
         assert gbt["coinbasevalue"] == 50 * 100_000_000 + fees
         mempool = await rpc.getrawmempool()
@@ -123,6 +124,7 @@ async def test_generated_transactions_make_a_valid_block(tmp_path: Path) -> None
         assert commitment == gbt["default_witness_commitment"]
         assert await rpc.submitblock(block.serialize().hex()) is None
         assert await rpc.getrawmempool() == []
+        assert handle.node.mempool.total_weight == 0
         confirmed = await rpc.call("getrawtransaction", mempool[0], 1)
         assert confirmed["confirmations"] == 1
 
@@ -256,3 +258,23 @@ async def test_stop_ends_a_pending_longpoll_quickly(tmp_path: Path) -> None:
         await asyncio.wait_for(poll, 5)
     assert err.value.code == -28
     await rpc.close()
+
+
+async def test_a_client_that_hangs_up_ends_its_longpoll(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        gbt = await rpc.getblocktemplate()
+        quitter = handle.rpc()
+        poll = asyncio.create_task(quitter.getblocktemplate(longpollid=gbt["longpollid"]))
+        for _ in range(100):
+            if handle.node.pending_longpolls:
+                break
+            await asyncio.sleep(0.02)
+        assert handle.node.pending_longpolls == 1
+        poll.cancel()
+        await quitter.close()
+        for _ in range(100):
+            if not handle.node.pending_longpolls:
+                break
+            await asyncio.sleep(0.02)
+        assert handle.node.pending_longpolls == 0
+        assert await rpc.getblockcount() == 0

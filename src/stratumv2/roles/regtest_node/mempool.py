@@ -78,6 +78,8 @@ class Mempool:
         self._spends: dict[OutPoint, bytes] = {}
         self.sequence = 0
         """Bumped on every change (bitcoind's ``GetTransactionsUpdated``)."""
+        self.total_weight = 0
+        """Sum of the entries' weights."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -185,6 +187,7 @@ class Mempool:
     def _add(self, entry: MempoolEntry) -> None:
         txid = entry.txid
         self.entries[txid] = entry
+        self.total_weight += entry.weight
         for txin in entry.tx.inputs:
             self._spends[txin.prevout] = txid
         for parent in entry.parents:
@@ -201,6 +204,7 @@ class Mempool:
             if entry is None:
                 continue
             removed.append(current)
+            self.total_weight -= entry.weight
             for txin in entry.tx.inputs:
                 if self._spends.get(txin.prevout) == current:
                     del self._spends[txin.prevout]
@@ -242,6 +246,7 @@ class Mempool:
         old = list(self.entries.values())
         self.entries.clear()
         self._spends.clear()
+        self.total_weight = 0
         now = max((e.time for e in old), default=0)
         candidates = [(tx, now) for tx in first] + [(e.tx, e.time) for e in old]
         for tx, when in candidates:

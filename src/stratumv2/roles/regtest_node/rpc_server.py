@@ -198,7 +198,10 @@ class RpcHttpServer:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/", self._handle)
         app.router.add_route("*", "/wallet/{name:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that hangs up ends its call (long polls above all).
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()

@@ -76,6 +76,8 @@ class RegtestNode:
         self.port = 0
         self._cookie_written = False
         self._stopping = False
+        self.pending_longpolls = 0
+        """Long-poll ``getblocktemplate`` calls waiting now."""
 
     # ---- properties ------------------------------------------------------------------------
 
@@ -226,6 +228,13 @@ class RegtestNode:
     async def wait_for_template_change(self, longpollid: str, timeout: float | None) -> None:
         """Block like bitcoind's long poll: until the tip changes (at once), or the mempool
         changed and ``longpoll_mempool_delay`` passed, or ``timeout`` seconds."""
+        self.pending_longpolls += 1
+        try:
+            await self._wait_for_change(longpollid, timeout)
+        finally:
+            self.pending_longpolls -= 1
+
+    async def _wait_for_change(self, longpollid: str, timeout: float | None) -> None:
         tip_hex, seq_text = longpollid[:64], longpollid[64:]
         try:
             seq = int(seq_text)

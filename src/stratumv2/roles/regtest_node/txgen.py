@@ -29,6 +29,8 @@ DUST = 1_000
 FAN_OUT = 10
 MAX_ANCESTORS = 20
 BOOTSTRAP_BLOCKS = COINBASE_MATURITY + 10
+MAX_MEMPOOL_WEIGHT = 3 * 4_000_000
+"""The generator pauses while the mempool holds more than three blocks' worth."""
 
 
 class TxGenerator:
@@ -104,6 +106,10 @@ class TxGenerator:
         outputs = [TxOut(a, self.key.script_pubkey) for a in amounts]
         return self.key.spend([(op, value)], outputs)
 
+    def mempool_full(self) -> bool:
+        """True while the mempool holds more than ``MAX_MEMPOOL_WEIGHT``."""
+        return self.node.mempool.total_weight > MAX_MEMPOOL_WEIGHT
+
     def step(self) -> bool:
         """Make and submit one transaction; True if the mempool took it."""
         tx = self.make_transaction()
@@ -127,6 +133,9 @@ class TxGenerator:
         attempts = 0
         while True:
             due = int((loop.time() - start) * self.rate) - attempts
+            if due > 0 and self.mempool_full():
+                attempts += due  # nobody mines: skip these rather than pile them up
+                due = 0
             for _ in range(max(0, due)):
                 attempts += 1
                 if not self.step() and not self._coins:
