@@ -39,6 +39,7 @@ from stratumv2.protocol import (
     FrameHeader,
     Message,
     ProtocolError,
+    decode_frame,
     decode_header,
     decode_payload,
     encode_frame,
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PAYLOAD_SIZE: Final = MAX_PAYLOAD_SIZE
+_SMALL_FRAME: Final = 4096
 
 
 class Role(enum.Enum):
@@ -264,12 +266,14 @@ class Connection:
 
     def _decode(self, frames: list[tuple[bytes, bytes]]) -> None:
         append = self._events.append
-        for header_bytes, payload in frames:
-            header = decode_header(header_bytes)
+        for header, payload in frames:
             try:
-                message = decode_payload(header, payload)
+                if len(payload) < _SMALL_FRAME:  # one fast call; the copy is cheap
+                    message = decode_frame(header + payload)
+                else:
+                    message = decode_payload(decode_header(header), payload)
             except UnknownMessageError:
-                append(UnknownMessageReceived(header, payload))
+                append(UnknownMessageReceived(decode_header(header), payload))
                 continue
             append(MessageReceived(message))
 

@@ -18,14 +18,16 @@ class CipherState:
 
     The counter advances after every successful operation; a failed decryption leaves it
     unchanged (the connection must be dropped anyway). Associated data is empty in transport.
+    ``raw_encrypt`` / ``raw_decrypt`` are the AEAD calls ``(nonce12, data, ad)`` for hot loops
+    that manage ``n`` themselves (:class:`~stratumv2.noise.transport.NoiseTransport`).
     """
 
-    __slots__ = ("_decrypt", "_encrypt", "n")
+    __slots__ = ("n", "raw_decrypt", "raw_encrypt")
 
     def __init__(self, key: bytes, n: int = 0) -> None:
         aead = Aead(key)
-        self._encrypt = aead.raw_encrypt
-        self._decrypt = aead.raw_decrypt
+        self.raw_encrypt = aead.raw_encrypt
+        self.raw_decrypt = aead.raw_decrypt
         self.n = n
 
     def encrypt(self, plaintext: Buffer, ad: bytes | None = None) -> bytes:
@@ -33,7 +35,7 @@ class CipherState:
         n = self.n
         if n >= MAX_NONCE:
             raise NonceExhausted("cipher state nonce exhausted")
-        out = self._encrypt(nonce(n), plaintext, ad)
+        out = self.raw_encrypt(nonce(n), plaintext, ad)
         self.n = n + 1
         return out
 
@@ -43,7 +45,7 @@ class CipherState:
         if n >= MAX_NONCE:
             raise NonceExhausted("cipher state nonce exhausted")
         try:
-            out = self._decrypt(nonce(n), ciphertext, ad)
+            out = self.raw_decrypt(nonce(n), ciphertext, ad)
         except AuthenticationFailed:
             raise DecryptError(f"authentication failed (nonce {n})") from None
         self.n = n + 1

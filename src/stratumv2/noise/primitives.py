@@ -49,6 +49,11 @@ _sha256 = hashlib.sha256
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 _hmac_digest = hmac.digest
+# HMAC with a 32-byte key: the key XOR the pad bytes, then 32 more pad bytes (block = 64)
+_IPAD: Final = bytes(b ^ 0x36 for b in range(256))
+_OPAD: Final = bytes(b ^ 0x5C for b in range(256))
+_PAD36: Final = b"\x36" * 32
+_PAD5C: Final = b"\x5c" * 32
 
 
 class CryptoError(ValueError):
@@ -59,9 +64,8 @@ AuthenticationFailed = InvalidTag
 """Raised by :class:`Aead` decryption when a ChaCha20-Poly1305 tag does not verify."""
 
 
-def nonce(n: int) -> bytes:
-    """The 12-byte Noise nonce: 4 zero bytes then ``n`` as U64 little-endian."""
-    return _NONCE_PACK(n)
+nonce: Final[Callable[[int], bytes]] = _NONCE_PACK
+"""The 12-byte Noise nonce for counter ``n``: 4 zero bytes then ``n`` as U64 little-endian."""
 
 
 def sha256(data: bytes) -> bytes:
@@ -70,15 +74,20 @@ def sha256(data: bytes) -> bytes:
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    """HMAC-SHA256."""
-    return _hmac_digest(key, data, "sha256")
+    """HMAC-SHA256 (RFC 2104), hashlib-based: faster than ``hmac.digest`` for small inputs."""
+    if len(key) != 32:
+        return _hmac_digest(key, data, "sha256")
+    inner = _sha256(key.translate(_IPAD) + _PAD36 + data).digest()
+    return _sha256(key.translate(_OPAD) + _PAD5C + inner).digest()
 
 
 def hkdf2(chaining_key: bytes, ikm: bytes) -> tuple[bytes, bytes]:
-    """Noise HKDF with two outputs and empty info."""
-    temp = _hmac_digest(chaining_key, ikm, "sha256")
-    out1 = _hmac_digest(temp, _ONE, "sha256")
-    out2 = _hmac_digest(temp, out1 + _TWO, "sha256")
+    """Noise HKDF with two outputs and empty info (all keys here are 32 bytes)."""
+    temp = hmac_sha256(chaining_key, ikm)
+    opad = temp.translate(_OPAD) + _PAD5C
+    ipad = temp.translate(_IPAD) + _PAD36
+    out1 = _sha256(opad + _sha256(ipad + _ONE).digest()).digest()
+    out2 = _sha256(opad + _sha256(ipad + out1 + _TWO).digest()).digest()
     return out1, out2
 
 

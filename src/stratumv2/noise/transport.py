@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from stratumv2.noise.cipher import CipherState
-from stratumv2.noise.errors import FrameTooLarge, NoiseError
-from stratumv2.noise.primitives import MAC_SIZE, Buffer
+from stratumv2.noise.cipher import MAX_NONCE, CipherState
+from stratumv2.noise.errors import DecryptError, FrameTooLarge, NoiseError, NonceExhausted
+from stratumv2.noise.primitives import MAC_SIZE, AuthenticationFailed, Buffer, nonce
 
 __all__ = [
     "ENCRYPTED_HEADER_SIZE",
@@ -58,17 +58,27 @@ class NoiseTransport:
 
     def encrypt_frame(self, header: bytes, payload: Buffer) -> bytes:
         """Seal one frame: ``header`` is the 6-byte plaintext header, ``payload`` its body."""
-        encrypt = self.send.encrypt
+        send = self.send
+        encrypt = send.raw_encrypt
+        n = send.n
         length = len(payload)
         if length <= MAX_CHUNK_PLAINTEXT:
+            count = 2 if length else 1
+            if n + count > MAX_NONCE:
+                raise NonceExhausted("cipher state nonce exhausted")
+            send.n = n + count
             if length:
-                return encrypt(header) + encrypt(payload)
-            return encrypt(header)
+                return encrypt(nonce(n), header, None) + encrypt(nonce(n + 1), payload, None)
+            return encrypt(nonce(n), header, None)
+        starts = range(0, length, MAX_CHUNK_PLAINTEXT)
+        if n + 1 + len(starts) > MAX_NONCE:
+            raise NonceExhausted("cipher state nonce exhausted")
+        send.n = n + 1 + len(starts)
         view = memoryview(payload)
-        parts = [encrypt(header)]
+        parts = [encrypt(nonce(n), header, None)]
         parts.extend(
-            encrypt(view[i : i + MAX_CHUNK_PLAINTEXT])
-            for i in range(0, length, MAX_CHUNK_PLAINTEXT)
+            encrypt(nonce(n + 1 + k), view[i : i + MAX_CHUNK_PLAINTEXT], None)
+            for k, i in enumerate(starts)
         )
         return b"".join(parts)
 
@@ -92,13 +102,18 @@ class NoiseTransport:
         end = len(view)
         pos = 0
         frames: list[tuple[bytes, bytes]] = []
-        decrypt = self.recv.decrypt
+        recv = self.recv
+        decrypt = recv.raw_decrypt
+        n = recv.n
         header = self._header
         need = self._need
         try:
             while end - pos >= need:
                 if header is None:
-                    header = decrypt(view[pos : pos + ENCRYPTED_HEADER_SIZE])
+                    if n >= MAX_NONCE:
+                        raise NonceExhausted("cipher state nonce exhausted")
+                    header = decrypt(nonce(n), view[pos : pos + ENCRYPTED_HEADER_SIZE], None)
+                    n += 1
                     pos += ENCRYPTED_HEADER_SIZE
                     length = header[3] | header[4] << 8 | header[5] << 16
                     if length > self.max_payload_size:
@@ -106,26 +121,42 @@ class NoiseTransport:
                             f"frame payload of {length} bytes exceeds the maximum "
                             f"{self.max_payload_size}"
                         )
-                    need = encrypted_length(length)
+                    if length <= MAX_CHUNK_PLAINTEXT:
+                        need = length + MAC_SIZE if length else 0
+                    else:
+                        need = encrypted_length(length)
                     if end - pos < need:
                         break
                 if need == 0:
                     payload = b""
                 elif need <= MAX_CHUNK_SIZE:
-                    payload = decrypt(view[pos : pos + need])
+                    if n >= MAX_NONCE:
+                        raise NonceExhausted("cipher state nonce exhausted")
+                    payload = decrypt(nonce(n), view[pos : pos + need], None)
+                    n += 1
                 else:
                     stop = pos + need
-                    payload = b"".join(
-                        decrypt(view[i : min(i + MAX_CHUNK_SIZE, stop)])
-                        for i in range(pos, stop, MAX_CHUNK_SIZE)
-                    )
+                    parts = []
+                    for i in range(pos, stop, MAX_CHUNK_SIZE):
+                        if n >= MAX_NONCE:
+                            raise NonceExhausted("cipher state nonce exhausted")
+                        parts.append(
+                            decrypt(nonce(n), view[i : min(i + MAX_CHUNK_SIZE, stop)], None)
+                        )
+                        n += 1
+                    payload = b"".join(parts)
                 pos += need
                 frames.append((header, payload))
                 header = None
                 need = ENCRYPTED_HEADER_SIZE
+        except AuthenticationFailed:
+            self._failed = True
+            raise DecryptError(f"authentication failed (nonce {n})") from None
         except NoiseError:
             self._failed = True
             raise
+        finally:
+            recv.n = n
         self._header = header
         self._need = need
         if pos < end:

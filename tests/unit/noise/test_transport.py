@@ -118,3 +118,21 @@ def test_random_bytes_raise_noise_error_only(data: bytes) -> None:
     _, b = _pair(max_payload=1 << 20)
     with contextlib.suppress(NoiseError):
         b.feed(data)
+
+
+def test_transport_nonce_exhaustion() -> None:
+    from stratumv2.noise import NonceExhausted
+    from stratumv2.noise.cipher import MAX_NONCE
+
+    a = NoiseTransport(CipherState(K1, n=MAX_NONCE - 1), CipherState(K2))
+    with pytest.raises(NonceExhausted):
+        a.encrypt_frame(_header(3), b"abc")
+    a.encrypt_frame(_header(0), b"")  # one nonce left: a header-only frame fits
+    with pytest.raises(NonceExhausted):
+        a.encrypt_frame(_header(0), b"")
+    sender = NoiseTransport(CipherState(K2, n=MAX_NONCE - 1), CipherState(K1))
+    receiver = NoiseTransport(CipherState(K1), CipherState(K2, n=MAX_NONCE - 1))
+    wire = sender.encrypt_frame(_header(0), b"")
+    assert receiver.feed(wire) == [(_header(0), b"")]
+    with pytest.raises(NonceExhausted):
+        receiver.feed(bytes(22))
