@@ -207,6 +207,33 @@ def _u32(value: int, what: str) -> int:
     return value
 
 
+def _checked_entry(
+    entry: Any, index: int, cache: Mapping[bytes, bytes]
+) -> tuple[bytes, bytes, bytes, int, int, int]:
+    """One GBT transaction entry, checked field by field (errors name the field)."""
+    where = f"transactions[{index}]"
+    if not isinstance(entry, Mapping):
+        raise MalformedTemplate(f"{where} is not an object")
+    txid = _hex32(entry.get("txid"), f"{where}.txid")
+    wtxid = _hex32(entry.get("hash", entry.get("txid")), f"{where}.hash")
+    raw = cache.get(wtxid)
+    if raw is None:
+        data = entry.get("data")
+        if not isinstance(data, str) or not data:
+            raise MalformedTemplate(f"{where}.data is missing")
+        try:
+            raw = bytes.fromhex(data)
+        except ValueError:
+            raise MalformedTemplate(f"{where}.data is not hex") from None
+    fee = entry.get("fee", 0)
+    weight = entry.get("weight", 4 * len(raw))
+    sigop = entry.get("sigops", 0)
+    for name, value in (("fee", fee), ("weight", weight), ("sigops", sigop)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise MalformedTemplate(f"{where}.{name} is not a non-negative integer")
+    return txid, wtxid, raw, fee, weight, sigop
+
+
 def parse_gbt(gbt: Any, tx_cache: Mapping[bytes, bytes] | None = None) -> BlockTemplate:
     """Validate a getblocktemplate result and convert it to a :class:`BlockTemplate`.
 
@@ -242,27 +269,31 @@ def parse_gbt(gbt: Any, tx_cache: Mapping[bytes, bytes] | None = None) -> BlockT
     weights: list[int] = []
     sigops: list[int] = []
     cache = tx_cache or {}
+    fromhex = bytes.fromhex
     for index, entry in enumerate(entries):
-        where = f"transactions[{index}]"
-        if not isinstance(entry, Mapping):
-            raise MalformedTemplate(f"{where} is not an object")
-        txid = _hex32(entry.get("txid"), f"{where}.txid")
-        wtxid = _hex32(entry.get("hash", entry.get("txid")), f"{where}.hash")
-        raw = cache.get(wtxid)
-        if raw is None:
-            data = entry.get("data")
-            if not isinstance(data, str) or not data:
-                raise MalformedTemplate(f"{where}.data is missing")
-            try:
-                raw = bytes.fromhex(data)
-            except ValueError:
-                raise MalformedTemplate(f"{where}.data is not hex") from None
-        fee = entry.get("fee", 0)
-        weight = entry.get("weight", 4 * len(raw))
-        sigop = entry.get("sigops", 0)
-        for name, value in (("fee", fee), ("weight", weight), ("sigops", sigop)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise MalformedTemplate(f"{where}.{name} is not a non-negative integer")
+        # Fast path for well-formed entries; any surprise goes to the slow, precise checks.
+        try:
+            txid = fromhex(entry["txid"])[::-1]
+            wtxid = fromhex(entry["hash"])[::-1]
+            raw = cache.get(wtxid) or fromhex(entry["data"])
+            fee = entry["fee"]
+            weight = entry["weight"]
+            sigop = entry["sigops"]
+            ok = (
+                len(txid) == 32
+                and len(wtxid) == 32
+                and raw
+                and type(fee) is int
+                and type(weight) is int
+                and type(sigop) is int
+                and fee >= 0
+                and weight >= 0
+                and sigop >= 0
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            txid, wtxid, raw, fee, weight, sigop = _checked_entry(entry, index, cache)
         raws.append(raw)
         txids.append(txid)
         wtxids.append(wtxid)
