@@ -55,8 +55,8 @@ def test_silent_miner_target_gets_easier_on_ticks(kit: Any) -> None:
         changes += _set_targets(kit.tick(now))
     assert changes
     assert all(u256_to_target(c.maximum_target) > start for c in changes)
-    # bounded decrease per retarget
-    assert u256_to_target(changes[0].maximum_target) <= start * 8 + 8
+    # the core keeps the channel in step with what it announced
+    assert kit.core.channel(1, 1).target == u256_to_target(changes[-1].maximum_target)
 
 
 def test_no_vardiff_keeps_target(kit_factory: Any) -> None:

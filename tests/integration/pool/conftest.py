@@ -1,0 +1,336 @@
+"""The pool over loopback Noise: embedded regtest node, our TP, and a small SV2 test miner.
+
+``sv2 miner`` does not exist yet, so :class:`Sv2TestMiner` here is a minimal miner written
+from the spec (03 §B, 00 §3-§7): setup, standard/extended channels, group jobs, shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256d
+from stratumv2.mining.shares import solve_header
+from stratumv2.net.client import open_sv2_connection
+from stratumv2.net.pump import Sv2Connection, new_secret
+from stratumv2.net.rpc import BitcoinRpc
+from stratumv2.net.server import Sv2Server
+from stratumv2.noise import Keypair
+from stratumv2.protocol import (
+    NewExtendedMiningJob,
+    NewMiningJob,
+    OpenExtendedMiningChannel,
+    OpenExtendedMiningChannelSuccess,
+    OpenMiningChannelError,
+    OpenStandardMiningChannel,
+    OpenStandardMiningChannelSuccess,
+    SetNewPrevHashMining,
+    SetTarget,
+    SetupConnection,
+    SetupConnectionError,
+    SetupConnectionSuccess,
+    SubmitSharesError,
+    SubmitSharesExtended,
+    SubmitSharesStandard,
+    SubmitSharesSuccess,
+)
+from stratumv2.roles.template_provider.core import TemplateProviderCore
+from stratumv2.roles.template_provider.service import (
+    BlockStore,
+    TemplateProviderService,
+    TpOptions,
+)
+
+FF = b"\xff" * 32
+
+
+@dataclass
+class TpHandle:
+    service: TemplateProviderService
+    server: Sv2Server
+    address: tuple[str, int]
+    authority_key: str
+
+
+@asynccontextmanager
+async def running_tp(url: str, cookie: Path, datadir: Path) -> AsyncIterator[TpHandle]:
+    """Our TP on 127.0.0.1:0 over the node's RPC (long poll, 0.5 s refresh)."""
+    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
+    service = TemplateProviderService(
+        rpc,
+        TemplateProviderCore(),
+        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
+        block_store=BlockStore(datadir / "blocks"),
+    )
+    server = Sv2Server(
+        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
+    )
+    await server.start("127.0.0.1", 0)
+    task = asyncio.create_task(service.run())
+    try:
+        yield TpHandle(service, server, ("127.0.0.1", server.port), server.authority_public_key)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.close()
+        await rpc.close()
+
+
+@dataclass
+class MinerChannel:
+    channel_id: int
+    group_id: int
+    prefix: bytes
+    extranonce_size: int
+    extended: bool
+    target: int
+    jobs: dict[int, Any] = field(default_factory=dict)
+    active: int | None = None
+    prev: SetNewPrevHashMining | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Sv2TestMiner:
+    """A minimal SV2 miner over Noise: follows jobs, grinds shares with the CPU solver."""
+
+    def __init__(self, conn: Sv2Connection) -> None:
+        self.conn = conn
+        self.channels: dict[int, MinerChannel] = {}
+        self.group_jobs: dict[int, dict[int, NewExtendedMiningJob]] = {}
+        self.replies: asyncio.Queue[Any] = asyncio.Queue()
+        self.acks: list[SubmitSharesSuccess] = []
+        self.errors: list[SubmitSharesError] = []
+        self.seq = 0
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(
+        cls, address: tuple[str, int], key: str | None, flags: int = 0
+    ) -> Sv2TestMiner:
+        conn = await open_sv2_connection(address[0], address[1], key)
+        miner = cls(conn)
+        await conn.send(
+            SetupConnection(
+                protocol=0,
+                min_version=2,
+                max_version=2,
+                flags=flags,
+                endpoint_host=address[0],
+                endpoint_port=address[1],
+                vendor="test-miner",
+                hardware_version="",
+                firmware="",
+                device_id="",
+            )
+        )
+        reply = await asyncio.wait_for(conn.recv(), 5)
+        if isinstance(reply, SetupConnectionError):
+            raise ConnectionError(reply.error_code)
+        assert isinstance(reply, SetupConnectionSuccess)
+        miner._reader = asyncio.create_task(miner._read())
+        return miner
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self.conn.close()
+        await self.conn.wait_closed()
+
+    async def _read(self) -> None:
+        async for msg in self.conn:
+            self.handle(msg)
+
+    def handle(self, msg: Any) -> None:
+        if isinstance(msg, OpenStandardMiningChannelSuccess | OpenExtendedMiningChannelSuccess):
+            extended = isinstance(msg, OpenExtendedMiningChannelSuccess)
+            self.channels[msg.channel_id] = MinerChannel(
+                msg.channel_id,
+                msg.group_channel_id,
+                msg.extranonce_prefix,
+                msg.extranonce_size if extended else 0,  # type: ignore[union-attr]
+                extended,
+                int.from_bytes(msg.target, "little"),
+            )
+            self.replies.put_nowait(msg)
+        elif isinstance(msg, OpenMiningChannelError):
+            self.replies.put_nowait(msg)
+        elif isinstance(msg, NewMiningJob | NewExtendedMiningJob):
+            if isinstance(msg, NewExtendedMiningJob) and msg.channel_id not in self.channels:
+                self.group_jobs.setdefault(msg.channel_id, {})[msg.job_id] = msg
+            for ch in self._targets(msg.channel_id):
+                ch.jobs[msg.job_id] = msg
+                if msg.min_ntime is not None:
+                    ch.active = msg.job_id
+                    ch.changed.set()
+        elif isinstance(msg, SetNewPrevHashMining):
+            for ch in self._targets(msg.channel_id):
+                job = ch.jobs.get(msg.job_id) or self.group_jobs.get(msg.channel_id, {}).get(
+                    msg.job_id
+                )
+                if job is None:
+                    continue
+                ch.jobs = {msg.job_id: job}
+                ch.active = msg.job_id
+                ch.prev = msg
+                ch.changed.set()
+        elif isinstance(msg, SetTarget):
+            for ch in self._targets(msg.channel_id):
+                ch.target = int.from_bytes(msg.maximum_target, "little")
+        elif isinstance(msg, SubmitSharesSuccess):
+            self.acks.append(msg)
+            self.replies.put_nowait(msg)
+        elif isinstance(msg, SubmitSharesError):
+            self.errors.append(msg)
+            self.replies.put_nowait(msg)
+
+    def _targets(self, channel_id: int) -> list[MinerChannel]:
+        if channel_id in self.channels:
+            return [self.channels[channel_id]]
+        return [c for c in self.channels.values() if c.group_id == channel_id]
+
+    async def open(
+        self, extended: bool, user: str = "alice.w1", hashrate: float = 1e3
+    ) -> MinerChannel:
+        request_id = len(self.channels) + 100
+        msg: Any
+        if extended:
+            msg = OpenExtendedMiningChannel(
+                request_id=request_id,
+                user_identity=user,
+                nominal_hash_rate=hashrate,
+                max_target=FF,
+                min_extranonce_size=8,
+            )
+        else:
+            msg = OpenStandardMiningChannel(
+                request_id=request_id, user_identity=user, nominal_hash_rate=hashrate, max_target=FF
+            )
+        for _ in range(100):  # the pool may still wait for its first template
+            await self.conn.send(msg)
+            reply = await asyncio.wait_for(self.replies.get(), 5)
+            if not (
+                isinstance(reply, OpenMiningChannelError) and reply.error_code == "no-template-yet"
+            ):
+                break
+            await asyncio.sleep(0.05)
+        assert not isinstance(reply, OpenMiningChannelError), reply.error_code
+        ch = self.channels[reply.channel_id]
+        for _ in range(50):
+            if ch.prev is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert ch.prev is not None, "no SetNewPrevHash after open"
+        return ch
+
+    def make_share(
+        self, ch: MinerChannel, nonce_start: int = 0, extranonce: bytes | None = None
+    ) -> SubmitSharesStandard | SubmitSharesExtended:
+        assert ch.active is not None and ch.prev is not None
+        job = ch.jobs[ch.active]
+        if extranonce is None:
+            extranonce = os.urandom(ch.extranonce_size)
+        if isinstance(job, NewMiningJob):
+            root = job.merkle_root
+        else:
+            coinbase = job.coinbase_tx_prefix + ch.prefix + extranonce + job.coinbase_tx_suffix
+            root = merkle_root_from_branch(sha256d(coinbase), job.merkle_path)
+        nonce = solve_header(
+            job.version,
+            ch.prev.prev_hash,
+            root,
+            ch.prev.min_ntime,
+            ch.prev.nbits,
+            ch.target,
+            nonce_start,
+        )
+        assert nonce is not None
+        self.seq += 1
+        if ch.extended:
+            return SubmitSharesExtended(
+                channel_id=ch.channel_id,
+                sequence_number=self.seq,
+                job_id=ch.active,
+                nonce=nonce,
+                ntime=ch.prev.min_ntime,
+                version=job.version,
+                extranonce=extranonce,
+            )
+        return SubmitSharesStandard(
+            channel_id=ch.channel_id,
+            sequence_number=self.seq,
+            job_id=ch.active,
+            nonce=nonce,
+            ntime=ch.prev.min_ntime,
+            version=job.version,
+        )
+
+    async def submit(self, share: Any) -> Any:
+        """Send one share, return the pool's reply for it (Success or Error)."""
+        await self.conn.send(share)
+        while True:
+            reply = await asyncio.wait_for(self.replies.get(), 10)
+            if isinstance(reply, SubmitSharesSuccess | SubmitSharesError):
+                return reply
+
+    async def wait_new_tip(self, ch: MinerChannel, old_prev: bytes, timeout: float = 10) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while ch.prev is None or ch.prev.prev_hash == old_prev:
+            ch.changed.clear()
+            await asyncio.wait_for(ch.changed.wait(), max(0.01, deadline - loop.time()))
+
+
+@asynccontextmanager
+async def pool_process(
+    args: list[str], datadir: Path, ports: int = 1
+) -> AsyncIterator[tuple[Any, str, list[int]]]:
+    """``sv2 pool ARGS`` as a subprocess; yields (process, authority key, bound ports)."""
+    sv2 = Path(sys.executable).with_name("sv2")
+    proc = await asyncio.create_subprocess_exec(
+        str(sv2),
+        "pool",
+        "--datadir",
+        str(datadir),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        key_line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if not key_line.startswith("Pool authority key:"):
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"pool did not start: {key_line!r} {err.decode()[-2000:]}")
+        key = key_line.split(":", 1)[1].strip()
+        bound = []
+        for _ in range(ports):
+            port_line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+            bound.append(int(port_line.rsplit(":", 1)[1]))
+        yield proc, key, bound
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+@pytest.fixture
+def tp_runner() -> Any:
+    return running_tp
+
+
+@pytest.fixture
+def miner_class() -> type[Sv2TestMiner]:
+    return Sv2TestMiner
+
+
+@pytest.fixture
+def pool_runner() -> Any:
+    return pool_process
