@@ -9,6 +9,7 @@ back-pressure both ways, logs a misbehaving peer with its address and reason, an
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from stratumv2.noise import NoiseError
 from stratumv2.noise.primitives import is_valid_secret
 from stratumv2.protocol import Message, ProtocolError
 
-__all__ = ["ConnectionClosed", "Sv2Connection", "new_secret"]
+__all__ = ["ConnectionClosed", "Sv2Connection", "memory_pipe", "new_secret"]
 
 log = logging.getLogger("stratumv2.net")
 
@@ -300,6 +301,11 @@ class Sv2Connection(asyncio.Protocol):
                     self._transport.pause_reading()
 
     def eof_received(self) -> bool | None:
+        if self.core.bytes_received == 0:  # a port probe or health check: not worth a warning
+            if self.close_reason is None:
+                log.debug("%s: closed before sending anything", self.peer_text)
+                self._mark_closing("closed by peer before the handshake")
+            return None
         try:
             self.core.receive_eof()
         except (NoiseError, ProtocolError) as exc:
@@ -367,3 +373,105 @@ class Sv2Connection(asyncio.Protocol):
             self.fail(f"idle for {idle:g} s")
         else:
             self._timer = self._loop.call_at(deadline, self._idle_check)
+
+
+class _MemoryTransport(asyncio.Transport):
+    """One end of an in-process pipe: writes arrive at the other end's protocol on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: tuple[str, int]) -> None:
+        super().__init__()
+        self._loop = loop
+        self._name = name
+        self.peer: _MemoryTransport | None = None
+        self.protocol: asyncio.Protocol | None = None
+        self._closing = False
+        self._lost = False
+        self._paused = False
+        self._pending: list[bytes | None] = []  # None marks the peer's EOF
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            return self.peer._name if self.peer is not None else default
+        if name == "sockname":
+            return self._name
+        return default
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._closing and self.peer is not None:
+            self._loop.call_soon(self.peer._arrive, bytes(data))
+
+    def write_eof(self) -> None:
+        if self.peer is not None:
+            self._loop.call_soon(self.peer._arrive, None)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.write_eof()
+        self._loop.call_soon(self._connection_lost)
+
+    def abort(self) -> None:
+        self.close()
+
+    def pause_reading(self) -> None:
+        self._paused = True
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        pending, self._pending = self._pending, []
+        for item in pending:
+            self._loop.call_soon(self._arrive, item)
+
+    def is_reading(self) -> bool:
+        return not self._paused
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def _arrive(self, data: bytes | None) -> None:
+        if self._lost or self.protocol is None:
+            return
+        if self._paused or self._pending:
+            self._pending.append(data)
+        elif data is None:
+            if not self.protocol.eof_received():
+                self.close()
+        else:
+            self.protocol.data_received(data)
+
+    def _connection_lost(self) -> None:
+        if not self._lost and self.protocol is not None:
+            self._lost = True
+            self.protocol.connection_lost(None)
+
+
+_memory_ports = itertools.count(1)
+
+
+def memory_pipe(
+    client_factory: Callable[[], asyncio.Protocol],
+    server_factory: Callable[[], asyncio.Protocol],
+) -> tuple[asyncio.Protocol, asyncio.Protocol]:
+    """Connect two protocols in this process, as a TCP connection would (same bytes, no socket).
+
+    Both ends are named ``("memory", n)``. Returns ``(client protocol, server protocol)``.
+    """
+    loop = asyncio.get_running_loop()
+    client_end = _MemoryTransport(loop, ("memory", next(_memory_ports)))
+    server_end = _MemoryTransport(loop, ("memory", next(_memory_ports)))
+    client_end.peer, server_end.peer = server_end, client_end
+    client, server = client_factory(), server_factory()
+    client_end.protocol, server_end.protocol = client, server
+    server.connection_made(server_end)
+    client.connection_made(client_end)
+    return client, server

@@ -27,7 +27,7 @@ from typing import Any
 
 from stratumv2.connection import Connection
 from stratumv2.net.limits import ConnectionCounter, Limits
-from stratumv2.net.pump import ConnectionClosed, Sv2Connection, new_secret
+from stratumv2.net.pump import ConnectionClosed, Sv2Connection, memory_pipe, new_secret
 from stratumv2.noise import Keypair, ResponderIdentity, encode_authority_public_key
 
 __all__ = ["Handler", "Sv2Server"]
@@ -128,6 +128,27 @@ class Sv2Server:
         if self._server is not None:
             await self._server.wait_closed()
         self._server = None
+
+    async def connect_in_memory(self, timeout: float = 10.0) -> Sv2Connection:
+        """A client connection to this server inside the process (no socket, same frames).
+
+        The server side goes through the same limits, handshake and handler as TCP peers;
+        the peer address is ``("memory", n)``. Used by bundles such as ``sv2 solo``.
+        """
+        limits = self.limits
+        authority = self.identity.authority.public_key
+
+        def client() -> Sv2Connection:
+            core = Connection.initiator(
+                authority, new_secret(), time.time(), max_payload_size=limits.max_payload_size
+            )
+            return Sv2Connection(core, limits)
+
+        conn, _ = memory_pipe(client, self._new_connection)
+        assert isinstance(conn, Sv2Connection)
+        async with asyncio.timeout(timeout):
+            await conn.wait_handshake()
+        return conn
 
     async def __aenter__(self) -> Sv2Server:
         return self

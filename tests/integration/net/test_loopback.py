@@ -11,6 +11,7 @@ from stratumv2.net import (
     Backoff,
     ConnectionClosed,
     Endpoint,
+    Limits,
     Sv2Connection,
     connect_with_backoff,
     open_sv2_connection,
@@ -130,3 +131,52 @@ def test_backoff_grows_and_resets() -> None:
     assert b.next_delay() == 1
     j = Backoff(10.0, jitter=0.5, rng=lambda: 1.0)
     assert j.next_delay() == 15.0
+
+
+async def test_in_memory_connection(start_server: Any, round_trip: Any) -> None:
+    server = await start_server()
+    conn = await server.connect_in_memory()
+    assert conn.peer[0] == "memory" and conn.handshake is not None
+    for flags in range(3):
+        await round_trip(conn, flags)
+    (server_conn,) = server.connections
+    assert server_conn.bytes_in == conn.bytes_out and server_conn.bytes_out == conn.bytes_in
+    conn.close()
+    await conn.wait_closed()
+    for _ in range(100):
+        if not server.connections:
+            break
+        await asyncio.sleep(0.01)
+    assert not server.connections and server.counter.total == 0
+
+
+@pytest.mark.parametrize("transport", ["tcp", "memory"])
+async def test_slow_reader_pauses_and_resumes(start_server: Any, transport: str) -> None:
+    """With a 4-message queue, 60 messages sent to a handler that reads late all arrive in
+    order (the server pauses reading, then resumes)."""
+    gate = asyncio.Event()
+    got: list[int] = []
+
+    async def late_reader(conn: Sv2Connection) -> None:
+        await gate.wait()
+        async for message in conn:
+            assert isinstance(message, RequestTransactionDataSuccess)
+            got.append(message.template_id)
+            if len(got) == 60:
+                await conn.send(message)
+
+    server = await start_server(late_reader, Limits(max_queued_messages=4))
+    if transport == "tcp":
+        conn = await open_sv2_connection("127.0.0.1", server.port, server.authority_public_key)
+    else:
+        conn = await server.connect_in_memory()
+    for i in range(60):
+        await conn.send(RequestTransactionDataSuccess(i, b"", (bytes(1000),)))
+    await asyncio.sleep(0.05)
+    (server_conn,) = server.connections
+    assert server_conn._read_paused  # the queue bound was hit
+    gate.set()
+    last = await asyncio.wait_for(conn.recv(), 10)
+    assert got == list(range(60)) and last == RequestTransactionDataSuccess(59, b"", (bytes(1000),))
+    conn.close()
+    await conn.wait_closed()
