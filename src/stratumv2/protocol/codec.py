@@ -35,6 +35,7 @@ from stratumv2.protocol.framing import (
     MAX_FRAME_SIZE,
     MAX_PAYLOAD_SIZE,
     FrameHeader,
+    encode_header,
 )
 from stratumv2.protocol.types import (
     FixedBytes,
@@ -77,6 +78,8 @@ M = TypeVar("M", bound=Message)
 _DECODERS: dict[int, Callable[[bytes, int], Message]] = {}
 # whole-frame decoders keyed by the first three header bytes (with and without channel bit)
 _FRAME_DECODERS: dict[bytes, Callable[[bytes], Message]] = {}
+# fixed-size messages without TLVs: keyed by the whole (then constant) 6-byte header
+_EXACT_FRAME_DECODERS: dict[bytes, Callable[[bytes], Message]] = {}
 _CLASSES: dict[int, type[Message]] = {}
 _FRAME_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {}
 _PAYLOAD_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {}
@@ -277,26 +280,45 @@ def _compile_frame_decoder(
             "    return DECODE(data, 6)",
         ]
         return _build(lines, env, "decode_frame", cls)
-    fmt = "<HB" + "".join(w.dec_fmt or "" for _, w in fields)
-    size = struct.calcsize(fmt) - 3
+    fmt = "<" + "".join(w.dec_fmt or "" for _, w in fields)
+    size = struct.calcsize(fmt)
     names = [f"v_{n}" for n, _ in fields]
     env["S"] = struct.Struct(fmt)
-    lines = [
-        "def decode_frame(data):",
-        f"    low, high, {', '.join(names)}, = S.unpack_from(data, 3)",
-        "    n = len(data)",
-        "    if n != 6 + (low | high << 16): raise FAIL",
-    ]
+    env["HL"] = struct.Struct("<HB")
+    body = []
     for n, w in fields:
         if w.enc_fmt == "?":
-            lines.append(f"    v_{n} = (v_{n} & 1) == 1")
-    lines.append("    o = NEW(C)")
+            body.append(f"    v_{n} = (v_{n} & 1) == 1")
+    body.append("    o = NEW(C)")
     for index, (n, _) in enumerate(fields):
         env[f"SET{index}"] = getattr(cls, n).__set__
-        lines.append(f"    SET{index}(o, v_{n})")
+        body.append(f"    SET{index}(o, v_{n})")
     env["SET_TLV"] = getattr(cls, "tlv_data").__set__  # noqa: B009 - the slot descriptor
-    lines.append(f"    if n != {6 + size}: SET_TLV(o, data[{6 + size}:])")
-    lines.append("    return o")
+    # exact: the header (including msg_length) was matched as a whole
+    exact = [
+        "def decode_exact(data):",
+        f"    {', '.join(names)}, = S.unpack_from(data, 6)",
+        f"    if len(data) != {6 + size}: raise FAIL",
+        *body,
+        "    return o",
+    ]
+    decode_exact = _build(exact, env, "decode_exact", cls)
+    ext = cls.EXTENSION_TYPE
+    for header in (
+        encode_header(ext, cls.MSG_TYPE, size, False),
+        encode_header(ext, cls.MSG_TYPE, size, True),
+    ):
+        _EXACT_FRAME_DECODERS[header] = decode_exact
+    lines = [
+        "def decode_frame(data):",
+        "    low, high = HL.unpack_from(data, 3)",
+        "    n = len(data)",
+        "    if n != 6 + (low | high << 16): raise FAIL",
+        f"    {', '.join(names)}, = S.unpack_from(data, 6)",
+        *body,
+        f"    if n != {6 + size}: SET_TLV(o, data[{6 + size}:])",
+        "    return o",
+    ]
     return _build(lines, env, "decode_frame", cls)
 
 
@@ -437,6 +459,9 @@ def decode_frame(data: bytes) -> Message:
     if data.__class__ is not bytes:
         data = bytes(data)
     try:
+        exact = _EXACT_FRAME_DECODERS.get(data[:6])
+        if exact is not None:
+            return exact(data)
         return _FRAME_DECODERS[data[:3]](data)
     except _DECODE_ERRORS:
         raise _frame_error(data) from None
