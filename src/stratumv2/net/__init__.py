@@ -10,7 +10,7 @@ from stratumv2.net.client import (
     run_client,
 )
 from stratumv2.net.limits import Limits
-from stratumv2.net.pump import ConnectionClosed, Sv2Connection
+from stratumv2.net.pump import ConnectionClosed, Sv2Connection, memory_pipe
 from stratumv2.net.server import Sv2Server
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Sv2Connection",
     "Sv2Server",
     "connect_with_backoff",
+    "memory_pipe",
     "open_sv2_connection",
     "run_client",
 ]
