@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from stratumv2.app.config import ConfigError, Settings, load_config
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.mining import template_policy
 from stratumv2.net.rpc import BitcoinRpc, RpcClientError
 from stratumv2.net.server import Sv2Server
 from stratumv2.roles.template_provider.core import (
@@ -48,6 +49,7 @@ __all__ = [
     "make_policy",
     "rpc_endpoint",
     "run_tp",
+    "to_policy",
 ]
 
 log = logging.getLogger("stratumv2.tp")
@@ -67,7 +69,9 @@ class PolicySettings(Settings):
     max_op_return_size: int | None = Field(
         default=None, ge=0, description="max OP_RETURN data bytes"
     )
-    max_template_weight: int | None = Field(default=None, gt=0, le=4_000_000, description="WU cap")
+    max_template_weight: int | None = Field(
+        default=None, gt=0, le=4_000_000, description="max summed weight of the transactions"
+    )
     prioritised_txids: list[str] = Field(default_factory=list, description="keep these first")
 
     @field_validator("excluded_txids", "prioritised_txids")
@@ -186,13 +190,23 @@ def apply_policy(
     gbt: Mapping[str, Any], policy: PolicySettings
 ) -> tuple[Mapping[str, Any], list[Removal]]:
     """Run :mod:`stratumv2.mining.template_policy` on one GBT result: (filtered, removals)."""
-    from stratumv2.mining import template_policy
-
-    result = template_policy.apply_policy(
-        gbt, template_policy.TemplatePolicy(**policy.model_dump())
-    )
-    removals = [Removal(r.txid, r.reason) for r in result.removed]
+    result = template_policy.apply_policy(gbt, to_policy(policy))
+    removals = [
+        Removal(r.txid, f"{r.reason} (after {r.because_of})" if r.because_of else r.reason)
+        for r in result.removed
+    ]
     return result.template, removals
+
+
+def to_policy(policy: PolicySettings) -> template_policy.Policy:
+    """The ``[policy]`` table as :class:`stratumv2.mining.template_policy.Policy`."""
+    return template_policy.Policy(
+        min_fee_rate=policy.min_fee_rate,
+        excluded_txids=frozenset(policy.excluded_txids),
+        max_op_return_size=policy.max_op_return_size,
+        max_weight=policy.max_template_weight,
+        prioritised_txids=tuple(policy.prioritised_txids),
+    )
 
 
 def build_service(settings: TpSettings) -> TemplateProviderService:

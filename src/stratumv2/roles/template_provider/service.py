@@ -229,7 +229,10 @@ class TemplateProviderService:
         timeout = self.options.longpoll_timeout if longpollid else None
         gbt = await self.rpc.getblocktemplate(longpollid, timeout=timeout)
         if self.policy is not None:
-            gbt = dict(self.policy(gbt))
+            try:
+                gbt = dict(self.policy(gbt))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedTemplate(f"policy cannot read the template: {exc!r}") from None
         template = parse_gbt(gbt, tx_cache=self.core.tx_cache())
         self.node.up()
         current = self.core.current
