@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,11 @@ from typing import Any
 
 import pytest
 
+from stratumv2.bitcoin.block import witness_commitment, witness_commitment_script
+from stratumv2.bitcoin.coinbase import bip34_height_push
 from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256d
+from stratumv2.bitcoin.target import bits_to_target
+from stratumv2.bitcoin.tx import TxOut
 from stratumv2.mining.shares import solve_header
 from stratumv2.net.client import open_sv2_connection
 from stratumv2.net.pump import Sv2Connection, new_secret
@@ -27,12 +32,14 @@ from stratumv2.noise import Keypair
 from stratumv2.protocol import (
     NewExtendedMiningJob,
     NewMiningJob,
+    NewTemplate,
     OpenExtendedMiningChannel,
     OpenExtendedMiningChannelSuccess,
     OpenMiningChannelError,
     OpenStandardMiningChannel,
     OpenStandardMiningChannelSuccess,
     SetNewPrevHashMining,
+    SetNewPrevHashTd,
     SetTarget,
     SetupConnection,
     SetupConnectionError,
@@ -334,3 +341,73 @@ def miner_class() -> type[Sv2TestMiner]:
 @pytest.fixture
 def pool_runner() -> Any:
     return pool_process
+
+
+# ---- a scripted Template Provider with a hard (mainnet-like) target ---------------------
+
+HARD_BITS = 0x1703A30C  # no share is a block
+HEIGHT = 321
+
+
+def hard_template(template_id: int = 1, future: bool = True) -> NewTemplate:
+    """A template with a witness commitment and no transactions (sv2-tp's form)."""
+    commitment = witness_commitment([])
+    out = TxOut(0, witness_commitment_script(commitment)).serialize()
+    return NewTemplate(
+        template_id=template_id,
+        future_template=future,
+        version=0x20000000,
+        coinbase_tx_version=2,
+        coinbase_prefix=bip34_height_push(HEIGHT),
+        coinbase_tx_input_sequence=0xFFFFFFFE,
+        coinbase_tx_value_remaining=5_000_000_000,
+        coinbase_tx_outputs_count=1,
+        coinbase_tx_outputs=out,
+        coinbase_tx_locktime=HEIGHT - 1,
+        merkle_path=(),
+    )
+
+
+def hard_prev_hash(template_id: int = 1, prev: bytes = bytes(range(32))) -> SetNewPrevHashTd:
+    return SetNewPrevHashTd(
+        template_id=template_id,
+        prev_hash=prev,
+        header_timestamp=int(time.time()) - 10,
+        n_bits=HARD_BITS,
+        target=bits_to_target(HARD_BITS).to_bytes(32, "little"),
+    )
+
+
+@asynccontextmanager
+async def scripted_tp() -> AsyncIterator[tuple[Sv2Server, list[Any]]]:
+    """A TD server that answers SetupConnection and sends one template and its tip.
+
+    Yields the server and the list of messages the clients sent (SubmitSolution...).
+    """
+    received: list[Any] = []
+
+    async def handler(conn: Sv2Connection) -> None:
+        setup = await conn.recv()
+        assert isinstance(setup, SetupConnection) and setup.protocol == 2
+        await conn.send(SetupConnectionSuccess(used_version=2, flags=0))
+        await conn.send(hard_template())
+        await conn.send(hard_prev_hash())
+        async for msg in conn:
+            received.append(msg)
+
+    server = Sv2Server(handler, Keypair(new_secret()), name="scripted-tp")
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server, received
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+def scripted_tp_runner() -> Any:
+    return scripted_tp
+
+
+@pytest.fixture
+def hard_templates() -> tuple[Any, Any]:
+    return hard_template, hard_prev_hash
