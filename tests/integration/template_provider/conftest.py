@@ -21,6 +21,7 @@ from stratumv2.noise import Keypair
 from stratumv2.protocol import NewTemplate, SetNewPrevHashTd, SubmitSolution
 from stratumv2.roles.template_provider.core import TemplateProviderCore
 from stratumv2.roles.template_provider.service import (
+    TD_SERVER_LIMITS,
     BlockStore,
     TemplatePolicyFn,
     TemplateProviderService,
@@ -59,7 +60,10 @@ async def running_tp(
         policy=policy,
     )
     server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp-test"
+        lambda conn: service.serve_peer(conn, conn.peer_text),
+        Keypair(new_secret()),
+        TD_SERVER_LIMITS,
+        name="tp-test",
     )
     await server.start("127.0.0.1", 0)
     task = asyncio.create_task(service.run())

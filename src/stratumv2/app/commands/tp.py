@@ -30,6 +30,7 @@ from stratumv2.roles.template_provider.core import (
 )
 from stratumv2.roles.template_provider.explain import Removal, explain_text
 from stratumv2.roles.template_provider.service import (
+    TD_SERVER_LIMITS,
     BlockStore,
     TemplatePolicyFn,
     TemplateProviderService,
@@ -231,7 +232,10 @@ async def run_tp(settings: TpSettings, started: asyncio.Future[Sv2Server] | None
     authority = load_or_create_authority(datadir, settings.authority_secret_key)
     service = build_service(settings)
     server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), authority, name="template provider"
+        lambda conn: service.serve_peer(conn, conn.peer_text),
+        authority,
+        TD_SERVER_LIMITS,
+        name="template provider",
     )
     host, port = settings.listen_address()
     try:

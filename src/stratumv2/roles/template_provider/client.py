@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, TypeAlias
 
 from stratumv2.net.client import open_sv2_connection
+from stratumv2.net.limits import Limits
 from stratumv2.protocol import (
     CoinbaseOutputConstraints,
     NewTemplate,
@@ -244,7 +245,10 @@ class TemplateDistributionClient:
     async def _connect_noise(self) -> TdPeer:
         assert self.address is not None
         host, port = self.address
-        return await open_sv2_connection(host, port, self.authority_key)
+        # The TP may send nothing for as long as a block takes: no idle timeout here.
+        return await open_sv2_connection(
+            host, port, self.authority_key, limits=Limits(idle_timeout=None)
+        )
 
     async def _run(self) -> None:
         delay = self.backoff_initial

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from stratumv2.net.limits import Limits
 from stratumv2.net.rpc import BitcoinRpc, RpcClientError, RpcError
 from stratumv2.protocol import (
     CoinbaseOutputConstraints,
@@ -45,6 +46,7 @@ from stratumv2.roles.template_provider.core import (
 )
 
 __all__ = [
+    "TD_SERVER_LIMITS",
     "BlockStore",
     "NodeState",
     "TdPeer",
@@ -60,6 +62,10 @@ TEMPLATE_DISTRIBUTION_PROTOCOL = 2
 RPC_CLIENT_NOT_CONNECTED = -9
 RPC_CLIENT_IN_INITIAL_DOWNLOAD = -10
 RPC_IN_WARMUP = -28
+
+#: Server limits for TD: a client may stay silent between blocks for as long as blocks take,
+#: so there is no idle timeout.
+TD_SERVER_LIMITS = Limits(idle_timeout=None, max_connections=1000)
 
 #: A transaction policy applied to each GBT result before it becomes a template.
 TemplatePolicyFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
