@@ -231,6 +231,10 @@ class Channel:
     def _rolling_mask(self) -> int:
         return self.config.version_rolling_mask
 
+    def has_future_job(self, job_id: int) -> bool:
+        """True if ``job_id`` is a future job waiting for its ``SetNewPrevHash``."""
+        return job_id in self._future
+
     def future_job_id(self, template_id: int) -> int | None:
         """Id of this channel's future job for ``template_id``, if it has one."""
         return self._future_by_template.get(template_id)

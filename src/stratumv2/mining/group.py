@@ -72,6 +72,10 @@ class GroupChannel:
             group_channel_id=self.group_channel_id, channel_ids=tuple(self.members)
         )
 
+    def future_job_id(self, template_id: int) -> int | None:
+        """Id of the group's future job for ``template_id``, if it sent one."""
+        return self._future_by_template.get(template_id)
+
     def new_job(self, job: MiningJob, future: bool, now: float) -> NewExtendedMiningJob:
         """Give ``job`` a group job id, record it on every member; the message to send."""
         job_id = self.job_ids.next()
@@ -98,7 +102,11 @@ class GroupChannel:
         if job_id is None:
             raise NoTemplateError(f"group has no future job for template {tip.template_id}")
         messages: list[SetTarget | SetNewPrevHashMining] = []
+        job = self._future[job_id]
         for channel in self.members.values():
+            if not channel.has_future_job(job_id):
+                # It joined after the job was sent and its own first job replaced it.
+                channel.add_job(job_id, job, future=True)
             set_target = channel.activate(job_id, tip)
             if set_target is not None:
                 messages.append(set_target)
