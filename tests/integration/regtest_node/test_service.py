@@ -107,3 +107,16 @@ async def test_cli_runs_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     async with running_node(tmp_path) as handle, handle.rpc() as rpc:
         assert await rpc.getbestblockhash() == hashes[-1]
         assert hash_to_hex(handle.node.chain.tip.hash) == hashes[-1]
+
+
+async def test_zmq_endpoint_in_use_fails_cleanly(tmp_path: Path) -> None:
+    import pytest
+
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    async with running_node(tmp_path / "a", zmq=endpoint):
+        with pytest.raises(OSError, match="ZMQ"):
+            async with running_node(tmp_path / "b", zmq=endpoint):
+                pass
+    assert not (tmp_path / "b" / "regtest" / ".cookie").exists()
+    async with running_node(tmp_path / "b") as handle, handle.rpc() as rpc:
+        assert await rpc.getblockcount() == 0  # the failed start left the datadir usable

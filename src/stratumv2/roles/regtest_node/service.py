@@ -166,7 +166,10 @@ class RegtestNode:
         self._zmq_context = zmq.Context()
         self._zmq = self._zmq_context.socket(zmq.PUB)
         self._zmq.setsockopt(zmq.LINGER, 0)
-        self._zmq.bind(address)
+        try:
+            self._zmq.bind(address)
+        except zmq.ZMQError as exc:
+            raise OSError(f"cannot publish ZMQ on {address}: {exc}") from None
         log.info("ZMQ hashblock publisher on %s", address)
 
     async def stop(self) -> None:
