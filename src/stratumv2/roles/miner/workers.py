@@ -193,6 +193,7 @@ class WorkerPool:
         self.connections: list[Connection] = []
         self.hashes = 0
         self.work: WorkUnit | None = None
+        self.dead: set[int] = set()
 
     def start(self) -> None:
         """Start the worker processes (idle until :meth:`set_work`)."""
@@ -243,7 +244,7 @@ class WorkerPool:
                     self.hashes += value
                     out.append(HashesDone(index, value))
         except (EOFError, OSError):
-            pass
+            self.dead.add(index)
         return out
 
     def poll(self, timeout: float) -> list[Found | HashesDone]:
