@@ -109,3 +109,4 @@ async def test_fee_rise_sends_non_future_template(tmp_path: Path, tp_factory: An
             assert not update.future_template
             assert update.template_id > first.template_id
             assert update.coinbase_tx_value_remaining > first.coinbase_tx_value_remaining
+        assert client.active_template == update

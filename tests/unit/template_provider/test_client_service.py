@@ -85,6 +85,7 @@ async def test_client_gets_template_and_prev_hash(
         assert isinstance(nt, NewTemplate) and nt.future_template
         assert isinstance(snph, SetNewPrevHashTd) and snph.template_id == nt.template_id
         assert client.templates[nt.template_id] == nt
+        assert client.active_template == nt and client.prev_hash == snph
         data = await client.request_transaction_data(nt.template_id)
         assert data.transaction_list == tuple(t.serialize() for t in txs)
         with pytest.raises(TransactionDataError) as info:
@@ -97,6 +98,7 @@ async def test_client_gets_template_and_prev_hash(
         assert isinstance(nt2, NewTemplate) and nt2.future_template
         assert nt2.template_id > nt.template_id
         assert isinstance(snph2, SetNewPrevHashTd) and snph2.prev_hash == b"\x22" * 32
+        assert client.active_template == nt2
         with pytest.raises(TransactionDataError) as info:
             await client.request_transaction_data(nt.template_id)
         assert info.value.error_code == "stale-template-id"

@@ -383,3 +383,20 @@ def test_tx_bytes_are_shared_between_templates(
     core.update_template(first, 0.0)
     second = parse_gbt(gbt_factory(txs), tx_cache=core.tx_cache())
     assert all(a is b for a, b in zip(first.transactions, second.transactions, strict=True))
+
+
+def test_current_tip_templates_are_kept(gbt_factory: GbtFactory, tx_factory: TxFactory) -> None:
+    txs = [tx_factory(i) for i in range(12)]
+    core = TemplateProviderCore(keep_templates=3, max_templates=8, fee_delta=1, min_interval=0)
+    _ready(core, 1)
+    core.update_template(parse_gbt(gbt_factory([], height=150, prev=b"\x01" * 32)), 0.0)
+    for n in range(1, 7):  # six fee rises on the next tip
+        core.update_template(parse_gbt(gbt_factory(txs[:n], height=151)), float(n))
+    with pytest.raises(UnknownTemplate):
+        core.variant(1)  # the old tip's template went first...
+    assert [core.variant(i).template_id for i in range(2, 8)] == [2, 3, 4, 5, 6, 7]  # ...not these
+    for n in range(7, 12):
+        core.update_template(parse_gbt(gbt_factory(txs[:n], height=151)), float(n))
+    with pytest.raises(UnknownTemplate):
+        core.variant(2)  # past max_templates even the current tip's oldest go
+    assert core.variant(12).n_txs == 11

@@ -16,6 +16,9 @@ Works with ``sv2 tp`` and with Bitcoin Core's sv2-tp (shared/sv2-spec/06-observe
         await client.submit_solution(SubmitSolution(...))           # found a block
 
 Events are the TD messages themselves plus :class:`TdConnected` / :class:`TdDisconnected`.
+``client.active_template`` / ``client.prev_hash`` always hold the work to mine now (the
+template the last SetNewPrevHash activated, or a later non-future one), ``client.templates``
+the recent templates by id.
 After a reconnection the TP starts over (sv2-tp restarts template ids at 1), so a consumer
 forgets templates from before a :class:`TdConnected`. Solutions submitted while
 disconnected are kept and sent as soon as the connection is back.
@@ -127,6 +130,7 @@ class TemplateDistributionClient:
         self._task: asyncio.Task[None] | None = None
         self.templates: dict[int, NewTemplate] = {}
         self.prev_hash: SetNewPrevHashTd | None = None
+        self.active_template: NewTemplate | None = None
 
     @property
     def name(self) -> str:
@@ -289,6 +293,7 @@ class TemplateDistributionClient:
         await peer.send(self._constraints_message())
         self.templates.clear()
         self.prev_hash = None
+        self.active_template = None
         self._connected.set()
         log.info("connected to Template Provider %s", self.name)
         self._events.put_nowait(TdConnected(self.name))
@@ -304,9 +309,12 @@ class TemplateDistributionClient:
                 self.templates[message.template_id] = message
                 while len(self.templates) > 64:
                     del self.templates[next(iter(self.templates))]
+                if not message.future_template and self.prev_hash is not None:
+                    self.active_template = message
                 self._events.put_nowait(message)
             elif isinstance(message, SetNewPrevHashTd):
                 self.prev_hash = message
+                self.active_template = self.templates.get(message.template_id)
                 self._events.put_nowait(message)
             elif isinstance(message, RequestTransactionDataSuccess | RequestTransactionDataError):
                 self._resolve(message)

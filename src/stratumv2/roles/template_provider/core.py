@@ -504,12 +504,14 @@ class TemplateProviderCore:
 
     ``fee_delta``: sats by which fees must rise before a same-tip template is pushed;
     ``min_interval``: seconds between two such pushes; ``keep_templates``: how many sent
-    variants to remember for RequestTransactionData / SubmitSolution.
+    variants of older tips to remember for RequestTransactionData / SubmitSolution (those of
+    the current tip are all kept, up to ``max_templates``).
     """
 
     fee_delta: int = 1000
     min_interval: float = 10.0
     keep_templates: int = 64
+    max_templates: int = 4096
     current: BlockTemplate | None = None
     _clients: dict[int, _Client] = field(default_factory=dict)
     _variants: OrderedDict[int, TemplateVariant] = field(default_factory=OrderedDict)
@@ -631,9 +633,22 @@ class TemplateProviderCore:
         self._next_id += 1
         self._by_count[n] = variant
         self._variants[variant.template_id] = variant
-        while len(self._variants) > self.keep_templates:
-            self._variants.popitem(last=False)
+        self._prune(template.prev_hash)
         return variant
+
+    def _prune(self, tip: bytes) -> None:
+        """Forget old templates: those of older tips first; the current tip's are kept (a
+        solution may name any of them) unless there are more than ``max_templates``."""
+        excess = len(self._variants) - self.keep_templates
+        if excess <= 0:
+            return
+        for template_id in list(self._variants):
+            if excess <= 0:
+                break
+            old = self._variants[template_id].prev_hash != tip
+            if old or len(self._variants) > self.max_templates:
+                del self._variants[template_id]
+                excess -= 1
 
     def variant(self, template_id: int) -> TemplateVariant:
         """A sent template by id; raises :class:`UnknownTemplate`."""
