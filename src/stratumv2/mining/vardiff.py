@@ -14,23 +14,24 @@ optimal sequential test for a step change) watch for the rate being ``up_ratio``
 higher or ``down_ratio`` times lower. Each keeps a log-likelihood score: a share adds
 ``ln(ratio)``, elapsed time ``dt`` adds ``-(ratio - 1) * r * dt``; a score that falls to 0
 restarts, so it always measures the evidence since the change most likely happened. When a
-score reaches ``threshold`` the detector fires and the new hashrate is estimated from the
-work found since that detector's run started (the data after the change point, none of the
-stale data before it). That is ckpool's idea of a decaying share-rate window, but with the
-window chosen by the data instead of a fixed time constant: a 10x step is followed within
-seconds (up) or about a minute (down), yet steady Poisson arrivals almost never cross the
-threshold (the scores drift downwards under the null), so there is no oscillation. The gap
-between ``down_ratio`` and ``up_ratio`` is the hysteresis band.
+score reaches its threshold the detector fires and the new hashrate is estimated from the
+work found after the change point (none of the stale data before it): for the up detector
+the maximum-likelihood change point inside its run, for the down detector the run's start.
+That is ckpool's idea of a decaying share-rate window, but with the window chosen by the
+data instead of a fixed time constant: a 10x step is followed within seconds (up) or about
+a minute (down), yet steady Poisson arrivals almost never cross the thresholds (the scores
+drift downwards under the null), so there is no oscillation. The gap between
+``down_ratio`` and ``up_ratio`` is the hysteresis band.
 
-Estimates: up, ``(work - last share) / time`` of the run (it stops at an arrival, and
-``(n - 1) / t`` is the unbiased Poisson rate estimate then). Down,
+Estimates: up, ``(work - last share) / time`` after the change point (the run stops at an
+arrival, and ``(n - 1) / t`` is the unbiased Poisson rate estimate then). Down,
 ``(work + half a share) / time / c`` with ``c = 1 + min(1, 2 / sqrt(n + 1))`` for ``n`` shares
 in the run (2 up to 3 shares, tending to 1 for many): a silent miner still yields a finite
 estimate, and erring towards an easier target is cheap (more shares arrive, so the up
 detector soon corrects it precisely) whereas erring harder would starve the estimate of data.
 
 One retarget lowers the difficulty by at most ``max_decrease``, and the down detector needs
-at least ``threshold / ((1 - down_ratio) * r)`` seconds to fire, so a miner that stops
+at least ``down_threshold / ((1 - down_ratio) * r)`` seconds to fire, so a miner that stops
 sending shares sees its difficulty decay at a bounded rate, never below the minimum.
 Clamps, in order: ``[min_difficulty, max_difficulty]``, then never harder than the network
 target (a share meeting the network target is already a block).
@@ -39,7 +40,7 @@ target (a share meeting the network target is already a block).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stratumv2.bitcoin.target import (
     difficulty_to_target,
@@ -50,6 +51,8 @@ from stratumv2.bitcoin.target import (
 
 __all__ = ["NewTarget", "Vardiff", "VardiffConfig", "work_of_target"]
 
+_MAX_ARRIVALS = 1024  # shares kept per detector run for the change-point estimate
+
 
 @dataclass(frozen=True, slots=True)
 class VardiffConfig:
@@ -59,7 +62,8 @@ class VardiffConfig:
     min_hashrate: the starting estimate when the channel's nominal hashrate is 0 or absurd.
     max_hashrate: above this a nominal hashrate is treated as absurd (H/s).
     up_ratio / down_ratio: the rate changes the two CUSUM detectors look for (hysteresis).
-    threshold: CUSUM log-likelihood threshold; higher = fewer false retargets, slower.
+    up_threshold / down_threshold: CUSUM log-likelihood thresholds; higher = fewer false
+        retargets, slower reaction (up reacts fast anyway: shares arrive faster).
     max_decrease: largest factor by which one retarget may make the target easier to hit.
     min_difficulty / max_difficulty: difficulty clamps (pdiff); max 0 means no maximum.
     """
@@ -69,7 +73,8 @@ class VardiffConfig:
     max_hashrate: float = 1e21
     up_ratio: float = 1.7
     down_ratio: float = 0.3
-    threshold: float = 12.0
+    up_threshold: float = 16.0
+    down_threshold: float = 12.0
     max_decrease: float = 16.0
     min_difficulty: float = 1e-6
     max_difficulty: float = 0.0
@@ -79,8 +84,10 @@ class VardiffConfig:
             raise ValueError("shares_per_minute must be > 0")
         if not 0 < self.min_hashrate <= self.max_hashrate:
             raise ValueError("need 0 < min_hashrate <= max_hashrate")
-        if not (self.up_ratio > 1 > self.down_ratio > 0 and self.threshold > 0):
-            raise ValueError("need up_ratio > 1 > down_ratio > 0 and threshold > 0")
+        if not (self.up_ratio > 1 > self.down_ratio > 0):
+            raise ValueError("need up_ratio > 1 > down_ratio > 0")
+        if not (self.up_threshold > 0 and self.down_threshold > 0):
+            raise ValueError("thresholds must be > 0")
         if not self.max_decrease > 1:
             raise ValueError("max_decrease must be > 1")
         if not self.min_difficulty > 0:
@@ -184,25 +191,27 @@ class Vardiff:
         self._last_share_work = work
         shares = work / work_of_target(self.target)  # in shares at the current target
         self._up.score += math.log(self.config.up_ratio) * shares
-        self._up.work += work
         self._down.score += math.log(self.config.down_ratio) * shares
-        self._down.work += work
+        for run in (self._up, self._down):
+            run.work += work
+            run.arrivals.append((now, work))
+            if len(run.arrivals) > _MAX_ARRIVALS:
+                run.start, dropped = run.arrivals.pop(0)
+                run.work -= dropped
         if self._down.score <= 0:
             self._down = _Run(now)  # the run starts after this share
 
     def _decide(self, now: float) -> NewTarget | None:
-        threshold = self.config.threshold
-        if self._up.score >= threshold:
-            # the up detector only fires on a share: a run that stops at an arrival
-            # overstates the rate; (n - 1) / t is the unbiased Poisson estimate
-            run = self._up
-            hashrate = (run.work - self._last_share_work) / max(now - run.start, 1e-9)
-        elif self._down.score >= threshold:
-            run = self._down
+        if self._up.score >= self.config.up_threshold:
+            # the run stops at an arrival: (n - 1) / t is the unbiased rate estimate
+            work, span = self._change_point(self._up, now, higher=True)
+            hashrate = (work - self._last_share_work) / span
+        elif self._down.score >= self.config.down_threshold:
             share_work = work_of_target(self.target)
-            shares = run.work / share_work
+            work, span = self._change_point(self._down, now, higher=False)
+            shares = work / share_work
             caution = 1.0 + min(1.0, 2.0 / math.sqrt(shares + 1.0))  # 2 for <= 3 shares
-            hashrate = (run.work + 0.5 * share_work) / max(now - run.start, 1e-9) / caution
+            hashrate = (work + 0.5 * share_work) / span / caution
             current = target_to_hashrate(self.target, self.config.shares_per_minute)
             hashrate = max(hashrate, current / self.config.max_decrease)
         else:
@@ -211,6 +220,31 @@ class Vardiff:
         return self._apply(
             self._clamp(hashrate_to_target(hashrate, self.config.shares_per_minute)), now
         )
+
+    def _change_point(self, run: _Run, now: float, higher: bool) -> tuple[float, float]:
+        """Work and time since the most likely change point inside a detector's run.
+
+        A run starts where its CUSUM score was last 0, which can be before the change. The
+        maximum-likelihood split (the goal rate before it, a higher or lower one after) is
+        found among the run's start and its share arrivals.
+        """
+        goal = self._goal_per_second
+        share_work = work_of_target(self.target)
+        arrivals = run.arrivals[:-1] if higher else run.arrivals
+        best_score, best = -math.inf, (run.work, max(now - run.start, 1e-9))
+        work_after = run.work
+        for start, arrived in zip(
+            [run.start, *(t for t, _ in arrivals)], [*(w for _, w in arrivals), 0.0], strict=True
+        ):
+            span = now - start
+            if span > 0:
+                m = work_after / share_work
+                rate = (m if higher else m + 0.5) / span
+                score = m * math.log(rate / goal) - (rate - goal) * span if rate > 0 else 0.0
+                if score > best_score and (rate > goal) == higher:
+                    best_score, best = score, (work_after, span)
+            work_after -= arrived
+        return best
 
     def _apply(self, target: int, now: float, force: bool = False) -> NewTarget | None:
         self._restart_window(now)
@@ -235,3 +269,4 @@ class _Run:
     start: float
     score: float = 0.0
     work: float = 0.0
+    arrivals: list[tuple[float, float]] = field(default_factory=list)

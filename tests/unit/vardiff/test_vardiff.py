@@ -51,7 +51,7 @@ def test_steady_miner_does_not_oscillate(simulate: Any, seed: int) -> None:
     assert 0.7 <= share_rate_ratio(sim.vardiff, TH) <= 1.4
 
 
-@pytest.mark.parametrize("seed", [4, 6, 7, 8])
+@pytest.mark.parametrize("seed", [4, 5, 6, 7, 8])
 def test_converges_from_a_wrong_nominal_hashrate(simulate: Any, seed: int) -> None:
     for nominal in (TH / 100, TH * 10):
         sim = simulate(Vardiff(VardiffConfig(), nominal, 0.0), random.Random(seed))
@@ -63,7 +63,7 @@ def test_converges_from_a_wrong_nominal_hashrate(simulate: Any, seed: int) -> No
         assert len(sim.retargets_between(300.0, 1800.0)) <= 3
 
 
-@pytest.mark.parametrize("seed", range(6, 12))
+@pytest.mark.parametrize("seed", range(6, 30))
 @pytest.mark.parametrize("factor", [10.0, 0.1])
 def test_follows_10x_step_within_two_minutes(simulate: Any, seed: int, factor: float) -> None:
     sim = simulate(Vardiff(VardiffConfig(), TH, 0.0), random.Random(seed))
@@ -87,7 +87,7 @@ def test_silent_miner_decays_at_bounded_rate_down_to_minimum(simulate: Any) -> N
     sim.run(600.0 + 6 * 3600.0, 0.0)
     decays = sim.retargets[start:]
     assert len(decays) >= 3
-    min_gap = config.threshold / ((1 - config.down_ratio) * GOAL / 60.0)
+    min_gap = config.down_threshold / ((1 - config.down_ratio) * GOAL / 60.0)
     last_time = -math.inf  # the first decay may use evidence gathered before the miner stopped
     for when, new in decays:
         assert new.difficulty < difficulty
