@@ -47,6 +47,10 @@ class ExtendedChannel(Channel):
             None if future else self.min_ntime_for_new_job(now),
         )
 
+    def job_message(self, job_id: int, job: MiningJob) -> NewExtendedMiningJob:
+        """``NewExtendedMiningJob`` (future) for a job this channel holds under ``job_id``."""
+        return extended_job_message(self.channel_id, job_id, job, None)
+
     def validate_share(self, share: SubmitSharesExtended, now: float) -> ShareResult:
         """Check a ``SubmitSharesExtended`` (digest 00 §9 order); never raises."""
         cj = self._current.get(share.job_id)

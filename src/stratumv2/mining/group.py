@@ -72,6 +72,10 @@ class GroupChannel:
             group_channel_id=self.group_channel_id, channel_ids=tuple(self.members)
         )
 
+    def future_jobs(self) -> list[tuple[int, MiningJob]]:
+        """The group's future jobs still waiting for their tip, as ``(job_id, job)``."""
+        return list(self._future.items())
+
     def future_job_id(self, template_id: int) -> int | None:
         """Id of the group's future job for ``template_id``, if it sent one."""
         return self._future_by_template.get(template_id)

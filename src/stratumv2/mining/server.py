@@ -156,7 +156,7 @@ class ServerChannels:
             config=self.config,
         )
         if group is not None:
-            group.add_member(channel)
+            channel.group_channel_id = group.group_channel_id
         self.channels[channel.channel_id] = channel
         success = OpenStandardMiningChannelSuccess(
             request_id=request.request_id,
@@ -165,7 +165,7 @@ class ServerChannels:
             extranonce_prefix=allocation.prefix,
             group_channel_id=channel.group_channel_id,
         )
-        return [success, *self._first_job(channel, now)]
+        return [success, *self._first_job(channel, now), *self._join(group, channel)]
 
     def open_extended(
         self, request: OpenExtendedMiningChannel, now: float, payout: Payout | None = None
@@ -193,7 +193,7 @@ class ServerChannels:
             job_ids=group.job_ids,
             config=self.config,
         )
-        group.add_member(channel)
+        channel.group_channel_id = group.group_channel_id
         self.channels[channel.channel_id] = channel
         success = OpenExtendedMiningChannelSuccess(
             request_id=request.request_id,
@@ -203,7 +203,7 @@ class ServerChannels:
             extranonce_prefix=allocation.prefix,
             group_channel_id=channel.group_channel_id,
         )
-        return [success, *self._first_job(channel, now)]
+        return [success, *self._first_job(channel, now), *self._join(group, channel)]
 
     def _network_target(self) -> int:
         tip = self.factory.tip
@@ -217,6 +217,18 @@ class ServerChannels:
         job = self.factory.current_job(channel.payout)
         first = channel.new_job(job, future=True, now=now)
         return [first, *self._activate_channel_job(channel, tip, first.job_id)]
+
+    @staticmethod
+    def _join(
+        group: GroupChannel | None, channel: StandardChannel | ExtendedChannel
+    ) -> list[Message]:
+        """Add the channel to its group (after its first job is active), and send it, on its
+        own id, the group's future jobs it missed (so the group's next SetNewPrevHash names a
+        job it knows)."""
+        if group is None:
+            return []
+        group.add_member(channel)
+        return [channel.job_message(job_id, job) for job_id, job in group.future_jobs()]
 
     @staticmethod
     def _activate_channel_job(channel: Channel, tip: ChainTip, job_id: int) -> list[Message]:

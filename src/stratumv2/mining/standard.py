@@ -50,6 +50,16 @@ class StandardChannel(Channel):
             merkle_root=_merkle_root(cj),
         )
 
+    def job_message(self, job_id: int, job: MiningJob) -> NewMiningJob:
+        """``NewMiningJob`` (future) for a job this channel already holds under ``job_id``."""
+        return NewMiningJob(
+            channel_id=self.channel_id,
+            job_id=job_id,
+            min_ntime=None,
+            version=job.version,
+            merkle_root=job.merkle_root(self.extranonce_prefix),
+        )
+
     def validate_share(self, share: SubmitSharesStandard, now: float) -> ShareResult:
         """Check a ``SubmitSharesStandard`` (digest 00 §9 order); never raises."""
         cj = self._current.get(share.job_id)

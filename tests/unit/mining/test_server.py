@@ -224,3 +224,28 @@ def test_update_and_close(hard: Any) -> None:
     ]
     assert conn.allocator.live_count == 0 and not conn.channels
     assert conn.close_channel(CloseChannel(channel_id=s.channel_id, reason_code="")) == []
+
+
+def test_channel_opened_between_future_template_and_its_tip(hard: Any) -> None:
+    sc = hard
+    conn = server(sc)
+    first, _, _ = conn.open_extended(ext_open(req=1), sc.now)
+    sc.factory.on_new_template(sc.make_template(2, sc.transactions[:1], future=True))
+    (pending,) = conn.on_new_template(2, sc.now)
+    opened = conn.open_extended(ext_open(req=2), sc.now)
+    success, own_job, own_act, missed = opened
+    assert own_act.job_id == own_job.job_id != pending.job_id
+    # The group's pending future job is sent on the new channel's own id.
+    assert isinstance(missed, NewExtendedMiningJob)
+    assert (missed.channel_id, missed.job_id, missed.min_ntime) == (
+        success.channel_id,
+        pending.job_id,
+        None,
+    )
+    assert missed.coinbase_tx_prefix == pending.coinbase_tx_prefix
+    tip = sc.factory.on_set_new_prev_hash(sc.make_prev_hash(2, sc.prev_hash.n_bits, b"\3" * 32))
+    (act,) = conn.on_new_prev_hash(tip, sc.now)
+    assert act.channel_id == first.group_channel_id and act.job_id == pending.job_id
+    for channel_id in (first.channel_id, success.channel_id):
+        channel = conn.channel(channel_id)
+        assert channel is not None and channel.active_job_id == pending.job_id
