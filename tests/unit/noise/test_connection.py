@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stratumv2.connection import (
     Connection,
@@ -215,3 +218,18 @@ def test_random_bytes_instead_of_a_handshake(noise_vector: dict[str, Any]) -> No
     server.receive_data(bytes(range(64)))  # any 64 bytes decode as an ellswift key
     with pytest.raises(NoiseError):
         server.receive_data(bytes(range(64, 200)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=400), cut=st.integers(1, 400))
+def test_arbitrary_bytes_only_raise_protocol_errors(data: bytes, cut: int) -> None:
+    """Responder fed junk, and an initiator fed junk as act 2: ProtocolError or nothing."""
+    identity = ResponderIdentity(Keypair(bytes([1]) * 32), bytes([2]) * 32)
+    server = Connection.responder(identity, bytes([3]) * 32, NOW)
+    client = Connection.initiator(Keypair(bytes([1]) * 32).public_key, bytes([4]) * 32, NOW)
+    client.data_to_send()
+    for conn in (server, client):
+        with contextlib.suppress(ProtocolError):
+            conn.receive_data(data[:cut])
+            conn.receive_data(data[cut:])
+            conn.receive_eof()
