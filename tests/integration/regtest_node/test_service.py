@@ -16,22 +16,13 @@ from stratumv2.net.rpc import BitcoinRpc
 from stratumv2.roles.regtest_node.testing import block_from_gbt, running_node
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_zmq_hashblock_like_bitcoind(tmp_path: Path) -> None:
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
-    async with running_node(tmp_path, zmq=endpoint) as handle, handle.rpc() as rpc:
+    async with running_node(tmp_path, zmq="tcp://127.0.0.1:0") as handle, handle.rpc() as rpc:
+        assert handle.zmq_endpoint and not handle.zmq_endpoint.endswith(":0")
         context = zmq.asyncio.Context()
         sub = context.socket(zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"hashblock")
-        sub.connect(endpoint)
+        sub.connect(handle.zmq_endpoint)
         try:
             received: list[list[bytes]] = []
             for _attempt in range(50):  # the slow-joiner: mine until the subscription is live
@@ -112,8 +103,8 @@ async def test_cli_runs_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
 async def test_zmq_endpoint_in_use_fails_cleanly(tmp_path: Path) -> None:
     import pytest
 
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
-    async with running_node(tmp_path / "a", zmq=endpoint):
+    async with running_node(tmp_path / "a", zmq="tcp://127.0.0.1:0") as first:
+        endpoint = first.zmq_endpoint
         with pytest.raises(OSError, match="ZMQ"):
             async with running_node(tmp_path / "b", zmq=endpoint):
                 pass

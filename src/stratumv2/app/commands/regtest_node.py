@@ -63,8 +63,8 @@ async def run_node(settings: RegtestNodeSettings) -> None:
     click.echo(f"regtest node: JSON-RPC on {node.url}", err=True)
     if node.config.rpcuser is None:
         click.echo(f"regtest node: cookie file {node.cookie_path}", err=True)
-    if settings.zmqpubhashblock:
-        click.echo(f"regtest node: zmqpubhashblock on {settings.zmqpubhashblock}", err=True)
+    if node.zmq_endpoint:
+        click.echo(f"regtest node: zmqpubhashblock on {node.zmq_endpoint}", err=True)
     waiter = asyncio.create_task(node.wait_stop_requested())
     stopper = asyncio.create_task(stop.wait())
     try:

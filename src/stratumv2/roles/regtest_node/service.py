@@ -77,6 +77,8 @@ class RegtestNode:
         self._cookie_written = False
         self._stopping = False
         self.pending_longpolls = 0
+        self.zmq_endpoint: str | None = None
+        """The bound ZMQ endpoint (port 0 resolved), when publishing."""
         """Long-poll ``getblocktemplate`` calls waiting now."""
 
     # ---- properties ------------------------------------------------------------------------
@@ -170,7 +172,9 @@ class RegtestNode:
             self._zmq.bind(address)
         except zmq.ZMQError as exc:
             raise OSError(f"cannot publish ZMQ on {address}: {exc}") from None
-        log.info("ZMQ hashblock publisher on %s", address)
+        endpoint = self._zmq.getsockopt(zmq.LAST_ENDPOINT)
+        self.zmq_endpoint = endpoint.decode() if isinstance(endpoint, bytes) else str(endpoint)
+        log.info("ZMQ hashblock publisher on %s", self.zmq_endpoint)
 
     async def stop(self) -> None:
         """Stop everything and flush the chainstate; safe to call twice."""
@@ -216,7 +220,7 @@ class RegtestNode:
         if self._mempool is not None:
             self._mempool.on_chain_update(update)
         tip = self.chain.tip
-        log.info("new tip %s at height %d", hash_to_hex(tip.hash), tip.height)
+        log.debug("new tip %s at height %d", hash_to_hex(tip.hash), tip.height)
         if self._zmq is not None:
             import zmq
 
@@ -310,4 +314,11 @@ class RegtestNode:
                 raise RuntimeError(f"mined block rejected: {result.reason}")
             hashes.append(result.block_hash)
             await asyncio.sleep(0)
+        if hashes:
+            log.info(
+                "mined %d block(s), tip %s at height %d",
+                len(hashes),
+                hash_to_hex(hashes[-1]),
+                self.chain.height,
+            )
         return hashes

@@ -41,6 +41,8 @@ class NodeHandle:
     cookie_path: Path
     port: int
     datadir: Path
+    zmq_endpoint: str | None = None
+    """The bound hashblock endpoint (``tcp://127.0.0.1:0`` resolved to its port)."""
     address: str = REGTEST_ADDRESS
 
     def rpc(self, timeout: float = 30.0) -> BitcoinRpc:
@@ -58,7 +60,8 @@ async def running_node(
 ) -> AsyncIterator[NodeHandle]:
     """Run a node on 127.0.0.1 (a free port) with its data in ``datadir``; stop it on exit.
 
-    ``zmq`` is a ZMQ endpoint for hashblock notifications (e.g. ``tcp://127.0.0.1:28332``).
+    ``zmq`` is a ZMQ endpoint for hashblock notifications; ``tcp://127.0.0.1:0`` picks a free
+    port, read it back from ``handle.zmq_endpoint``.
     The chain persists in ``datadir``: a second ``running_node`` on it continues the chain.
     """
     config = NodeConfig(
@@ -72,7 +75,9 @@ async def running_node(
     node = RegtestNode(config)
     await node.start()
     try:
-        yield NodeHandle(node, node.url, node.cookie_path, node.port, Path(datadir))
+        yield NodeHandle(
+            node, node.url, node.cookie_path, node.port, Path(datadir), node.zmq_endpoint
+        )
     finally:
         await node.stop()
 
