@@ -138,9 +138,10 @@ class PoolConfig:
     part (before ``.``) is an address of ``network`` is paid instead (address-as-username).
     ``vardiff`` None fixes each channel's target from its nominal hashrate. ``share_rate`` /
     ``share_burst``: per-connection token bucket for channel messages; past the burst a
-    message is refused with ``rate-limited``, and after ``flood_disconnect`` refusals in a
-    row the connection is dropped. ``ack_interval``: seconds after which an incomplete
-    ``SubmitShares.Success`` batch is flushed by :meth:`PoolCore.on_tick`.
+    message is refused with ``rate-limited``, and after ``flood_disconnect`` refusals (counted
+    until the bucket is full again) the connection is dropped. ``ack_interval``: seconds
+    after which an incomplete ``SubmitShares.Success`` batch is flushed by
+    :meth:`PoolCore.on_tick`.
     """
 
     payout_script: bytes
@@ -344,11 +345,13 @@ class PoolCore:
         tokens = conn.tokens + (now - conn.tokens_at) * self.config.share_rate
         conn.tokens_at = now
         burst = self.config.share_burst
-        conn.tokens = tokens if tokens < burst else burst
-        if conn.tokens < 1.0:
+        if tokens >= burst:
+            tokens = burst
+            conn.refused = 0  # a full bucket again: the client calmed down
+        conn.tokens = tokens
+        if tokens < 1.0:
             return self._refuse_flood(conn, message)
-        conn.tokens -= 1.0
-        conn.refused = 0
+        conn.tokens = tokens - 1.0
         if kind is SubmitSharesStandard or kind is SubmitSharesExtended:
             return self._share(conn, message, now)  # type: ignore[arg-type]
         if kind is OpenStandardMiningChannel:

@@ -248,6 +248,12 @@ class PoolService:
         core.connection_made(conn_id, conn.peer_text, time.time())
         log.debug("miner %s connected (conn %d)", conn.peer_text, conn_id)
         try:
+            try:  # the first message must come soon (an SV1 device on the SV2 port never sends)
+                first = await asyncio.wait_for(conn.recv(), self.limits.handshake_timeout)
+            except TimeoutError:
+                conn.fail(f"no SetupConnection within {self.limits.handshake_timeout:g} s")
+                return
+            await self._execute(core.on_connection_message(conn_id, first, time.time()))
             async for message in conn:
                 actions = core.on_connection_message(conn_id, message, time.time())
                 if actions:
