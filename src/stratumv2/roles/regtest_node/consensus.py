@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from stratumv2.bitcoin.block import find_witness_commitment, witness_merkle_root
+from stratumv2.bitcoin.coinbase import bip34_height_push
 from stratumv2.bitcoin.errors import BitcoinDecodeError
 from stratumv2.bitcoin.hashes import merkle_root, sha256d
 from stratumv2.bitcoin.header import BlockHeader
+from stratumv2.bitcoin.target import bits_to_target as _bits_to_target
 from stratumv2.bitcoin.tx import OutPoint, Reader, Transaction, TxIn, TxOut, compact_size
 from stratumv2.roles.regtest_node.script import (
     WITNESS_SCALE_FACTOR,
     count_sigops,
-    find_witness_commitment,
-    push_int,
     sigop_cost,
-    witness_merkle_root,
 )
 
 COIN = 100_000_000
@@ -114,15 +114,11 @@ def parse_block(raw: bytes) -> ParsedBlock:
 
 
 def bits_to_target(bits: int) -> int:
-    """Target from compact ``nBits`` (negative or overflowing encodings give 0)."""
-    exponent = bits >> 24
-    mantissa = bits & 0x007FFFFF
-    if bits & 0x00800000:
+    """Target from compact ``nBits``; 0 for encodings Core refuses (negative, overflowing)."""
+    try:
+        return _bits_to_target(bits)
+    except ValueError:
         return 0
-    if exponent <= 3:
-        return mantissa >> (8 * (3 - exponent))
-    target = mantissa << (8 * (exponent - 3))
-    return target if target < 1 << 256 else 0
 
 
 POW_LIMIT = 0x7FFFFF << (8 * (0x20 - 3))
@@ -239,17 +235,16 @@ def check_block_context(block: ParsedBlock, height: int, prev_times: Sequence[in
         if not is_final(tx, height, cutoff):
             return "bad-txns-nonfinal"
     coinbase = block.txs[0]
-    expect = push_int(height)
+    expect = bip34_height_push(height)
     if not coinbase.inputs[0].script_sig.startswith(expect):
         return "bad-cb-height"
-    commit_index = find_witness_commitment(coinbase)
-    if commit_index is not None:
+    commitment = find_witness_commitment(coinbase)
+    if commitment is not None:
         witness = coinbase.inputs[0].witness
         if len(witness) != 1 or len(witness[0]) != 32:
             return "bad-witness-nonce-size"
-        root = witness_merkle_root(list(block.txs))
-        expected = sha256d(root + witness[0])
-        if coinbase.outputs[commit_index].script_pubkey[6:38] != expected:
+        root = witness_merkle_root([tx.wtxid for tx in block.txs[1:]])
+        if commitment != sha256d(root + witness[0]):
             return "bad-witness-merkle-match"
     elif any(tx.has_witness for tx in block.txs):
         return "unexpected-witness"

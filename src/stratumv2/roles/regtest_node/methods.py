@@ -6,6 +6,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from stratumv2.bitcoin.address import address_to_script
 from stratumv2.bitcoin.errors import BitcoinDecodeError
 from stratumv2.bitcoin.hashes import hash_to_hex, hex_to_hash
 from stratumv2.bitcoin.tx import Transaction
@@ -104,17 +105,8 @@ def difficulty(bits: int) -> float:
 
 
 def address_script(address: str) -> bytes:
-    """Output script of a regtest address (bech32 ``bcrt1...`` or base58 m/n/2)."""
-    from embit.script import address_to_scriptpubkey
-
-    lowered = address.lower()
-    if not (lowered.startswith("bcrt1") or address[:1] in ("m", "n", "2")):
-        raise ValueError("not a regtest address")
-    try:
-        script: bytes = address_to_scriptpubkey(address).data
-    except Exception as exc:
-        raise ValueError(str(exc)) from None
-    return script
+    """Output script of a regtest address (ValueError if it is not one)."""
+    return address_to_script(address, "regtest")
 
 
 def register_methods(dispatcher: RpcDispatcher, node: RegtestNode) -> None:

@@ -1,11 +1,9 @@
-"""Small script helpers the node needs: BIP34 height push, sigop counting, witness commitment."""
+"""Sigop counting as Bitcoin Core does it (GetSigOpCount, GetTransactionSigOpCost)."""
 
 from __future__ import annotations
 
-from stratumv2.bitcoin.hashes import merkle_root, sha256d
 from stratumv2.bitcoin.tx import Transaction, TxOut
 
-WITNESS_COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
 OP_CHECKSIG = 0xAC
 OP_CHECKSIGVERIFY = 0xAD
 OP_CHECKMULTISIG = 0xAE
@@ -13,24 +11,6 @@ OP_CHECKMULTISIGVERIFY = 0xAF
 MAX_PUBKEYS_PER_MULTISIG = 20
 WITNESS_SCALE_FACTOR = 4
 _SIGOP_BYTES = (b"\xac", b"\xad", b"\xae", b"\xaf")
-
-
-def push_int(n: int) -> bytes:
-    """The script push of ``n`` as Bitcoin Core's ``CScript() << n`` writes it (BIP34)."""
-    if n == 0:
-        return b"\x00"
-    if n == -1 or 1 <= n <= 16:
-        return bytes((0x50 + n,))
-    body = bytearray()
-    value = abs(n)
-    while value:
-        body.append(value & 0xFF)
-        value >>= 8
-    if body[-1] & 0x80:
-        body.append(0x80 if n < 0 else 0)
-    elif n < 0:
-        body[-1] |= 0x80
-    return bytes((len(body),)) + bytes(body)
 
 
 def _ops(script: bytes) -> list[tuple[int, bytes]]:
@@ -129,24 +109,3 @@ def sigop_cost(tx: Transaction, spent: list[TxOut] | None) -> int:
         elif version == 0 and len(program) == 32 and txin.witness:
             cost += count_sigops(txin.witness[-1], accurate=True)
     return cost
-
-
-def witness_merkle_root(txs: list[Transaction]) -> bytes:
-    """Merkle root of wtxids with the coinbase's replaced by zeros (BIP141)."""
-    leaves = [b"\x00" * 32] + [tx.wtxid for tx in txs[1:]]
-    return merkle_root(leaves)
-
-
-def witness_commitment_script(witness_root: bytes, nonce: bytes = b"\x00" * 32) -> bytes:
-    """The coinbase output script committing to the witness root (BIP141)."""
-    return WITNESS_COMMITMENT_HEADER + sha256d(witness_root + nonce)
-
-
-def find_witness_commitment(coinbase: Transaction) -> int | None:
-    """Index of the last output that looks like a witness commitment, as Core picks it."""
-    found = None
-    for index, out in enumerate(coinbase.outputs):
-        script = out.script_pubkey
-        if len(script) >= 38 and script[:6] == WITNESS_COMMITMENT_HEADER:
-            found = index
-    return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stratumv2.bitcoin.block import witness_commitment, witness_commitment_script
+from stratumv2.bitcoin.coinbase import bip34_height_push
 from stratumv2.bitcoin.hashes import hash_to_hex, merkle_root, sha256d
 from stratumv2.bitcoin.header import BlockHeader
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
@@ -18,11 +20,6 @@ from stratumv2.roles.regtest_node.consensus import (
     block_subsidy,
 )
 from stratumv2.roles.regtest_node.mempool import Mempool, MempoolEntry
-from stratumv2.roles.regtest_node.script import (
-    push_int,
-    witness_commitment_script,
-    witness_merkle_root,
-)
 
 BLOCK_VERSION = 0x20000000
 MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
@@ -55,8 +52,6 @@ def make_template(chain: Chain, mempool: Mempool, now: int) -> BlockTemplate:
     tip = chain.tip
     mintime = chain.median_time_past() + 1
     fees = sum(e.fee for e in entries)
-    dummy_coinbase = Transaction(1, (TxIn(OutPoint.null(), b"\x00\x00"),), (TxOut(0, b""),))
-    witness_root = witness_merkle_root([dummy_coinbase, *(e.tx for e in entries)])
     return BlockTemplate(
         height=tip.height + 1,
         prev_hash=tip.hash,
@@ -66,7 +61,9 @@ def make_template(chain: Chain, mempool: Mempool, now: int) -> BlockTemplate:
         curtime=max(now, mintime),
         entries=entries,
         coinbase_value=block_subsidy(tip.height + 1) + fees,
-        witness_commitment=witness_commitment_script(witness_root),
+        witness_commitment=witness_commitment_script(
+            witness_commitment([e.tx.wtxid for e in entries])
+        ),
         longpollid=f"{hash_to_hex(tip.hash)}{mempool.sequence}",
     )
 
@@ -115,7 +112,7 @@ def build_coinbase(
     height: int, value: int, script_pubkey: bytes, witness_commitment: bytes | None, extra: bytes
 ) -> Transaction:
     """A coinbase paying ``value`` to ``script_pubkey``, BIP34 height first in its scriptSig."""
-    script_sig = push_int(height) + bytes((len(extra),)) + extra if extra else push_int(height)
+    script_sig = bip34_height_push(height) + (bytes((len(extra),)) + extra if extra else b"")
     if len(script_sig) < 2:
         script_sig += b"\x00"
     witness: tuple[bytes, ...] = ()
@@ -162,12 +159,11 @@ def block_from_template(
         template.height, template.coinbase_value, script_pubkey, template.witness_commitment, extra
     )
     if transactions is not None:
-        root = witness_merkle_root([coinbase, *txs])
         coinbase = build_coinbase(
             template.height,
             template.coinbase_value,
             script_pubkey,
-            witness_commitment_script(root),
+            witness_commitment_script(witness_commitment([tx.wtxid for tx in txs])),
             extra,
         )
     all_txs = (coinbase, *txs)

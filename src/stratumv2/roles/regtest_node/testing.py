@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratumv2.bitcoin.block import witness_commitment, witness_commitment_script
 from stratumv2.bitcoin.hashes import hex_to_hash, merkle_root
 from stratumv2.bitcoin.header import BlockHeader
 from stratumv2.bitcoin.tx import Transaction
 from stratumv2.net.rpc import BitcoinRpc
 from stratumv2.roles.regtest_node.consensus import ParsedBlock
-from stratumv2.roles.regtest_node.script import witness_commitment_script, witness_merkle_root
 from stratumv2.roles.regtest_node.service import NodeConfig, RegtestNode
 from stratumv2.roles.regtest_node.template import build_coinbase, solve
 
@@ -96,8 +96,7 @@ def block_from_gbt(
     ``solve_pow`` the nonce is ground until the header meets ``target`` (instant on regtest).
     """
     txs = [Transaction.from_hex(t["data"]) for t in gbt["transactions"]]
-    placeholder = build_coinbase(gbt["height"], 0, payout_script, None, extra)
-    commitment = witness_commitment_script(witness_merkle_root([placeholder, *txs]))
+    commitment = witness_commitment_script(witness_commitment([tx.wtxid for tx in txs]))
     coinbase = build_coinbase(gbt["height"], gbt["coinbasevalue"], payout_script, commitment, extra)
     all_txs = [coinbase, *txs]
     header = BlockHeader(
