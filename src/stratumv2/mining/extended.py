@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from stratumv2.bitcoin.target import bits_to_target
 from stratumv2.mining.channel import Channel
-from stratumv2.mining.jobs import MiningJob
+from stratumv2.mining.jobs import ChainTip, MiningJob, custom_job
 from stratumv2.mining.shares import (
     HEADER_STRUCT,
     BadExtranonceSize,
@@ -15,7 +16,13 @@ from stratumv2.mining.shares import (
     ShareResult,
     Valid,
 )
-from stratumv2.protocol import NewExtendedMiningJob, SubmitSharesExtended
+from stratumv2.protocol import (
+    NewExtendedMiningJob,
+    SetCustomMiningJob,
+    SetCustomMiningJobSuccess,
+    SetTarget,
+    SubmitSharesExtended,
+)
 
 __all__ = ["ExtendedChannel"]
 
@@ -46,6 +53,39 @@ class ExtendedChannel(Channel):
             job,
             None if future else self.min_ntime_for_new_job(now),
         )
+
+    def set_custom_job(
+        self, message: SetCustomMiningJob
+    ) -> list[SetCustomMiningJobSuccess | SetTarget]:
+        """Take a ``SetCustomMiningJob`` (the token already checked by the caller).
+
+        A job on a new ``prev_hash``/``nbits`` is a new tip for this channel: it becomes the
+        only valid job (older ones are stale). Raises :class:`MiningError` with the
+        ``SetCustomMiningJob.Error`` code when the job is malformed.
+        """
+        job = custom_job(message, self.allocation.full_size)
+        job_id = self.job_ids.next()
+        tip = self.tip
+        messages: list[SetCustomMiningJobSuccess | SetTarget] = [
+            SetCustomMiningJobSuccess(
+                channel_id=self.channel_id, request_id=message.request_id, job_id=job_id
+            )
+        ]
+        if tip is not None and (tip.prev_hash, tip.nbits) == (message.prev_hash, message.nbits):
+            self.add_job(job_id, job, future=False)
+            return messages
+        self.add_job(job_id, job, future=True)
+        new_tip = ChainTip(
+            template_id=0,  # a tip learned from a custom job has no template of ours
+            prev_hash=message.prev_hash,
+            min_ntime=message.min_ntime,
+            nbits=message.nbits,
+            network_target=bits_to_target(message.nbits),
+        )
+        set_target = self.activate(job_id, new_tip)
+        if set_target is not None:
+            messages.append(set_target)
+        return messages
 
     def job_message(self, job_id: int, job: MiningJob) -> NewExtendedMiningJob:
         """``NewExtendedMiningJob`` (future) for a job this channel holds under ``job_id``."""

@@ -30,17 +30,19 @@ from stratumv2.bitcoin.coinbase import (
     parse_outputs,
     sri_coinbase_tag,
 )
+from stratumv2.bitcoin.errors import BitcoinError
 from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256d
 from stratumv2.bitcoin.target import bits_to_target
-from stratumv2.bitcoin.tx import TxOut
-from stratumv2.mining.errors import NoTemplateError
-from stratumv2.protocol import NewTemplate, SetNewPrevHashTd
+from stratumv2.bitcoin.tx import NULL_HASH, Reader, TxOut, compact_size
+from stratumv2.mining.errors import MiningError, NoTemplateError
+from stratumv2.protocol import NewTemplate, SetCustomMiningJob, SetNewPrevHashTd
 
 __all__ = [
     "ChainTip",
     "JobFactory",
     "MiningJob",
     "Payout",
+    "custom_job",
     "payout_for_scripts",
 ]
 
@@ -295,3 +297,54 @@ class JobFactory:
 def payout_for_scripts(scripts: Sequence[tuple[bytes, int]]) -> Payout:
     """A :class:`Payout` from ``(script_pubkey, weight)`` pairs."""
     return Payout(tuple(s for s, _ in scripts), tuple(w for _, w in scripts))
+
+
+def custom_job(message: SetCustomMiningJob, full_extranonce_size: int) -> MiningJob:
+    """The job a ``SetCustomMiningJob`` describes (JDC work selection), for our channel.
+
+    As SRI's pool: scriptSig = ``coinbase_prefix`` (which already ends with the extranonce
+    push opcode) followed by the channel's full extranonce; ``coinbase_tx_outputs`` is a
+    CompactSize-prefixed output vector. The coinbase gets the 32-byte zero witness when the
+    outputs carry a witness commitment. Raises :class:`MiningError` with the
+    ``SetCustomMiningJob.Error`` code for a malformed job.
+    """
+    try:
+        reader = Reader(message.coinbase_tx_outputs)
+        count = reader.compact_size()
+        outputs = [TxOut(reader.i64(), reader.var_bytes()) for _ in range(count)]
+    except (BitcoinError, ValueError) as exc:
+        raise MiningError(f"bad coinbase outputs: {exc}", "invalid-coinbase-tx-outputs") from None
+    if reader.remaining() or not outputs:
+        raise MiningError("bad coinbase output vector", "invalid-coinbase-tx-outputs")
+    script_len = len(message.coinbase_prefix) + full_extranonce_size
+    if not message.coinbase_prefix or script_len > 100:
+        raise MiningError(f"scriptSig of {script_len} bytes", "invalid-coinbase-prefix")
+    segwit = any(
+        o.script_pubkey.startswith(WITNESS_COMMITMENT_HEADER) and len(o.script_pubkey) >= 38
+        for o in outputs
+    )
+    prefix = b"".join(
+        (
+            (message.coinbase_tx_version & 0xFFFFFFFF).to_bytes(4, "little"),
+            b"\x01",
+            NULL_HASH,
+            b"\xff\xff\xff\xff",
+            compact_size(script_len),
+            message.coinbase_prefix,
+        )
+    )
+    suffix = b"".join(
+        (
+            message.coinbase_tx_input_n_sequence.to_bytes(4, "little"),
+            message.coinbase_tx_outputs,
+            message.coinbase_tx_locktime.to_bytes(4, "little"),
+        )
+    )
+    parts = CoinbaseParts(prefix, suffix, full_extranonce_size, (bytes(32),) if segwit else ())
+    return MiningJob(
+        template_id=None,
+        version=message.version,
+        merkle_path=tuple(message.merkle_path),
+        coinbase=parts,
+        coinbase_value=sum(o.value for o in outputs),
+    )

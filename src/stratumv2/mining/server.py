@@ -41,6 +41,8 @@ from stratumv2.protocol import (
     OpenMiningChannelError,
     OpenStandardMiningChannel,
     OpenStandardMiningChannelSuccess,
+    SetCustomMiningJob,
+    SetCustomMiningJobError,
     SetNewPrevHashMining,
     SubmitSharesExtended,
     SubmitSharesStandard,
@@ -301,6 +303,26 @@ class ServerChannels:
         if type(channel) is not ExtendedChannel:
             return InvalidChannelId(share.channel_id, share.sequence_number)
         return channel.validate_share(share, now)
+
+    # ---- work selection -------------------------------------------------------------
+
+    def set_custom_mining_job(self, message: SetCustomMiningJob) -> list[Message]:
+        """``SetCustomMiningJob`` on an extended channel (check the token before calling)."""
+        channel = self.channels.get(message.channel_id)
+        if not self.work_selection:
+            code = "jd-not-supported"
+        elif type(channel) is not ExtendedChannel:
+            code = INVALID_CHANNEL_ID
+        else:
+            try:
+                return list(channel.set_custom_job(message))
+            except MiningError as exc:
+                code = exc.error_code
+        return [
+            SetCustomMiningJobError(
+                channel_id=message.channel_id, request_id=message.request_id, error_code=code
+            )
+        ]
 
     # ---- channel changes --------------------------------------------------------------
 
