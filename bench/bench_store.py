@@ -6,13 +6,14 @@ an equivalent table plus ``COMMIT`` per batch, without our layer (no reject/best
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import print_table
-from stratumv2.app.store import ShareRecord, Store
+from stratumv2.app.store import AsyncStore, ShareRecord, Store
 
 _RAW_SCHEMA = (
     "CREATE TABLE shares (id INTEGER PRIMARY KEY, time REAL, user TEXT, worker TEXT,"
@@ -85,9 +86,19 @@ def _raw(path: Path, batch: int, batches: int) -> float:
     return batch * batches / elapsed
 
 
+async def _group_commit(path: Path, concurrent: int, rounds: int) -> float:
+    """``await record(share)`` from ``concurrent`` tasks at once; returns shares per second."""
+    async with AsyncStore(path) as store:
+        data = [_rows(concurrent, k * concurrent) for k in range(rounds)]
+        start = time.perf_counter()
+        for rows in data:
+            await asyncio.gather(*(store.record(share) for share in rows))
+        return concurrent * rounds / (time.perf_counter() - start)
+
+
 def main(short: bool) -> None:
     """Print shares/s for our store and the bare-sqlite baseline."""
-    total = 2_000 if short else 50_000
+    total = 2_000 if short else 20_000
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (1, 10, 100, 1000):
@@ -105,4 +116,15 @@ def main(short: bool) -> None:
         "store: shares committed per second (WAL, synchronous=NORMAL)",
         ["batch size", "Store.record_batch", "raw executemany", "ratio"],
         rows,
+    )
+    group = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for concurrent in (1, 10, 100, 1000):
+            rounds = max(2, (200 if short else 5_000) // concurrent)
+            rate = asyncio.run(_group_commit(Path(tmp) / f"g{concurrent}.db", concurrent, rounds))
+            group.append([concurrent, rate])
+    print_table(
+        "AsyncStore.record: group commit (each await returns once its share is committed)",
+        ["concurrent shares", "shares/s"],
+        group,
     )
