@@ -27,7 +27,12 @@ from stratumv2.mining.shares import (
     Stale,
     Valid,
 )
-from stratumv2.protocol import SetNewPrevHashMining, SetTarget, SubmitSharesSuccess
+from stratumv2.protocol import (
+    SetExtranoncePrefix,
+    SetNewPrevHashMining,
+    SetTarget,
+    SubmitSharesSuccess,
+)
 
 __all__ = [
     "DEFAULT_MAX_NTIME_DRIFT",
@@ -196,6 +201,21 @@ class Channel:
     def network_target(self) -> int:
         """Target from the current tip's nBits (0 before the first tip)."""
         return self._network_target
+
+    # ---- extranonce ------------------------------------------------------------------
+
+    def set_extranonce_prefix(self, allocation: ExtranonceAllocation) -> SetExtranoncePrefix:
+        """Move the channel to a new allocation (same sizes); the message to send.
+
+        Jobs sent before keep the old prefix (spec: the new one applies to later jobs); the
+        caller frees the old allocation once those jobs are stale.
+        """
+        old = self.allocation
+        if (allocation.size, allocation.full_size) != (old.size, old.full_size):
+            raise ValueError("a new extranonce prefix must keep the channel's sizes")
+        self.allocation = allocation
+        self.extranonce_prefix = allocation.prefix
+        return SetExtranoncePrefix(channel_id=self.channel_id, extranonce_prefix=allocation.prefix)
 
     # ---- jobs -------------------------------------------------------------------------
 

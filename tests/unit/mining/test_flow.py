@@ -256,3 +256,26 @@ def test_group_serves_standard_and_extended_members(hard: Any) -> None:
     stale = std.validate_share(std_share, sc.now)
     assert isinstance(stale, Stale) and stale.error_code == "stale-share"
     assert std.active_job_id == ext.active_job_id == 4
+
+
+def test_set_extranonce_prefix_applies_to_later_jobs(hard: Any) -> None:
+    sc = hard
+    alloc = ExtranonceAllocator(20)
+    ch, job, act = open_standard(sc, alloc, requested_target=EASY)
+    old_share = solve_standard(job, act, EASY, seq=1)
+    moved = alloc.allocate_standard()
+    msg = ch.set_extranonce_prefix(moved)
+    assert msg.channel_id == 1 and msg.extranonce_prefix == moved.prefix
+    sc.factory.on_new_template(sc.make_template(2, sc.transactions, future=False))
+    new_job = ch.new_job(sc.factory.current_job(), future=False, now=sc.now)
+    assert new_job.merkle_root == sc.factory.current_job().merkle_root(moved.prefix)
+    assert new_job.merkle_root != sc.factory.current_job().merkle_root(job_prefix(ch, job))
+    assert isinstance(ch.validate_share(old_share, sc.now), Valid)  # old job, old prefix
+    new_share = solve_standard(new_job, act, EASY, seq=2)
+    assert isinstance(ch.validate_share(new_share, sc.now), Valid)
+
+
+def job_prefix(ch: StandardChannel, job: NewMiningJob) -> bytes:
+    cj = ch.job(job.job_id)
+    assert cj is not None
+    return cj.extranonce_prefix
