@@ -278,3 +278,43 @@ async def test_a_client_that_hangs_up_ends_its_longpoll(tmp_path: Path) -> None:
             await asyncio.sleep(0.02)
         assert handle.node.pending_longpolls == 0
         assert await rpc.getblockcount() == 0
+
+
+async def test_relative_lock_times_at_the_boundary(tmp_path: Path) -> None:
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=9)
+        await generator.ensure_funds()
+        chain = handle.node.chain
+        key = generator.key
+        mine = [
+            (op, coin)
+            for op, coin in chain.coins().items()
+            if coin.script_pubkey == key.script_pubkey and chain.height - coin.height >= 100
+        ]
+        (op, coin), (op2, coin2) = mine[0], mine[1]
+        depth = chain.height - coin.height + 1
+        outputs = [TxOut(coin.value - 10_000, key.script_pubkey)]
+        too_early = key.spend([(op, coin.value)], outputs, sequence=depth + 1)
+        with pytest.raises(RpcError) as err:
+            await rpc.sendrawtransaction(too_early.serialize().hex())
+        assert err.value.code == -26 and err.value.message == "non-BIP68-final"
+        gbt = await rpc.getblocktemplate()
+        refused = block_from_gbt(dict(gbt, transactions=[{"data": too_early.serialize().hex()}]))
+        answer = await rpc.submitblock(refused.hex())
+        assert answer == "bad-txns-nonfinal"
+        # the kernel alone (our pre-checks bypassed) refuses it too: same rule, same boundary
+        assert chain._process(parse_block(refused), refused).reason is not None
+        assert chain.height == gbt["height"] - 1
+        just_in_time = key.spend([(op, coin.value)], outputs, sequence=depth)
+        await rpc.sendrawtransaction(just_in_time.serialize().hex())
+        depth2 = chain.height - coin2.height + 1
+        by_time = key.spend(
+            [(op2, coin2.value)],
+            [TxOut(coin2.value - 10_000, key.script_pubkey)],
+            sequence=(1 << 22) | 0,  # time lock of 0 units: always met
+        )
+        await rpc.sendrawtransaction(by_time.serialize().hex())
+        assert depth2 > 0
+        block = block_from_gbt(await rpc.getblocktemplate())
+        assert await rpc.submitblock(block.hex()) is None  # the kernel agrees
+        assert await rpc.getrawmempool() == []

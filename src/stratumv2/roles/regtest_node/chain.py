@@ -397,7 +397,9 @@ class Chain:
         if reason:
             return reason
         if prev_height == self.height:
-            return check_block_inputs(block, prev_height + 1, self._utxos.get)
+            return check_block_inputs(
+                block, prev_height + 1, self._utxos.get, self.median_time_past
+            )
         return None
 
     def submit_block(self, block: ParsedBlock, now: int, raw: bytes | None = None) -> SubmitResult:

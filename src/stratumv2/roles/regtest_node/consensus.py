@@ -146,6 +146,34 @@ def is_final(tx: Transaction, height: int, cutoff_time: int) -> bool:
     return all(txin.sequence == SEQUENCE_FINAL for txin in tx.inputs)
 
 
+SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
+SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
+SEQUENCE_LOCKTIME_MASK = 0xFFFF
+SEQUENCE_LOCKTIME_GRANULARITY = 9
+
+
+def sequence_locks_ok(
+    tx: Transaction, coin_heights: Sequence[int], height: int, mtp_at: Callable[[int], int]
+) -> bool:
+    """BIP68 relative lock-times of ``tx`` met in a block at ``height`` (Core's
+    CalculateSequenceLocks + EvaluateSequenceLocks); ``mtp_at(h)`` is the MTP at height h."""
+    if tx.version < 2 or tx.is_coinbase:
+        return True
+    block_mtp = mtp_at(height - 1)
+    for txin, coin_height in zip(tx.inputs, coin_heights, strict=True):
+        sequence = txin.sequence
+        if sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG:
+            continue
+        value = sequence & SEQUENCE_LOCKTIME_MASK
+        if sequence & SEQUENCE_LOCKTIME_TYPE_FLAG:
+            base = mtp_at(max(coin_height - 1, 0))
+            if base + (value << SEQUENCE_LOCKTIME_GRANULARITY) - 1 >= block_mtp:
+                return False
+        elif coin_height + value - 1 >= height:
+            return False
+    return True
+
+
 def check_transaction(tx: Transaction, check_size: bool = True) -> str | None:
     """Core's context-free CheckTransaction; the reject reason or None.
 
@@ -268,7 +296,10 @@ class Coin:
 
 
 def check_block_inputs(
-    block: ParsedBlock, height: int, get_coin: Callable[[OutPoint], Coin | None]
+    block: ParsedBlock,
+    height: int,
+    get_coin: Callable[[OutPoint], Coin | None],
+    mtp_at: Callable[[int], int] | None = None,
 ) -> str | None:
     """The coin checks of Core's ConnectBlock (spent/missing inputs, maturity, amounts).
 
@@ -282,6 +313,7 @@ def check_block_inputs(
         if not tx.is_coinbase:
             value_in = 0
             prevouts: list[TxOut] = []
+            heights: list[int] = []
             for txin in tx.inputs:
                 op = txin.prevout
                 coin = created.get(op) if op in created else get_coin(op)
@@ -291,7 +323,10 @@ def check_block_inputs(
                     return "bad-txns-premature-spend-of-coinbase"
                 value_in += coin.value
                 prevouts.append(coin.as_txout())
+                heights.append(coin.height)
                 spent.add(op)
+            if mtp_at is not None and not sequence_locks_ok(tx, heights, height, mtp_at):
+                return "bad-txns-nonfinal"
             value_out = sum(o.value for o in tx.outputs)
             if value_in < value_out:
                 return "bad-txns-in-belowout"

@@ -20,6 +20,7 @@ from stratumv2.roles.regtest_node.consensus import (
     check_transaction,
     is_final,
     prime_tx_cache,
+    sequence_locks_ok,
 )
 from stratumv2.roles.regtest_node.script import sigop_cost
 from stratumv2.roles.regtest_node.scripts_check import first_script_failure
@@ -137,6 +138,7 @@ class Mempool:
                 RPC_TRANSACTION_ALREADY_IN_UTXO_SET, "Transaction outputs already in utxo set"
             )
         spent: list[TxOut] = []
+        coin_heights: list[int] = []
         parents: set[bytes] = set()
         value_in = 0
         for txin in tx.inputs:
@@ -154,6 +156,9 @@ class Mempool:
                 parents.add(op.txid)
             value_in += coin.value
             spent.append(coin.as_txout())
+            coin_heights.append(coin.height)
+        if not sequence_locks_ok(tx, coin_heights, height, self.chain.median_time_past):
+            raise MempoolReject(RPC_TRANSACTION_REJECTED, "non-BIP68-final")
         value_out = sum(o.value for o in tx.outputs)
         if value_in < value_out:
             raise MempoolReject(
