@@ -148,16 +148,15 @@ class ResponderIdentity:
 
     def certificate(self, now: float) -> Certificate:
         """The current certificate, issuing a new one if needed at ``now``."""
+        return self.current(now)[0]
+
+    def current(self, now: float) -> tuple[Certificate, bytes]:
+        """:meth:`certificate` and its wire form (cached)."""
         cert = self._cert
         t = int(now)
         if cert is None or t < cert.valid_from or t >= cert.not_valid_after - self.renew_before:
             cert = self.issue(t)
-        return cert
-
-    def certificate_bytes(self, now: float) -> bytes:
-        """:meth:`certificate` in wire form (cached)."""
-        self.certificate(now)
-        return self._cert_bytes
+        return cert, self._cert_bytes
 
     def issue(self, now: int) -> Certificate:
         """Sign a fresh certificate valid from ``now - backdate`` for ``validity`` seconds."""

@@ -11,8 +11,7 @@ and DH result under the labels of ``02-noise-test-vectors.json``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from stratumv2.noise.certificate import (
     CERTIFICATE_SIZE,
@@ -57,8 +56,7 @@ ACT2_SIZE: Final = ELLSWIFT_SIZE + (ELLSWIFT_SIZE + MAC_SIZE) + (CERTIFICATE_SIZ
 Trace = Callable[[str, bytes], None]
 
 
-@dataclass(frozen=True, slots=True)
-class HandshakeResult:
+class HandshakeResult(NamedTuple):
     """Transport cipher states and what was learnt about the responder."""
 
     send: CipherState
@@ -257,8 +255,8 @@ class ResponderHandshake:
         if trace:
             trace("ecdh_es", es)
             trace("ck_after_es", sym.ck)
-        cert = identity.certificate(now)
-        enc_cert = sym.encrypt_and_hash(identity.certificate_bytes(now))
+        cert, cert_bytes = identity.current(now)
+        enc_cert = sym.encrypt_and_hash(cert_bytes)
         if trace:
             trace("enc_cert", enc_cert)
             trace("h_final", sym.h)

@@ -83,7 +83,10 @@ def hmac_sha256(key: bytes, data: bytes) -> bytes:
 
 def hkdf2(chaining_key: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     """Noise HKDF with two outputs and empty info (all keys here are 32 bytes)."""
-    temp = hmac_sha256(chaining_key, ikm)
+    if len(chaining_key) != 32:
+        raise CryptoError("chaining key must be 32 bytes")
+    inner = _sha256(chaining_key.translate(_IPAD) + _PAD36 + ikm).digest()
+    temp = _sha256(chaining_key.translate(_OPAD) + _PAD5C + inner).digest()
     opad = temp.translate(_OPAD) + _PAD5C
     ipad = temp.translate(_IPAD) + _PAD36
     out1 = _sha256(opad + _sha256(ipad + _ONE).digest()).digest()
