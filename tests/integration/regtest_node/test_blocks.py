@@ -318,3 +318,35 @@ async def test_relative_lock_times_at_the_boundary(tmp_path: Path) -> None:
         block = block_from_gbt(await rpc.getblocktemplate())
         assert await rpc.submitblock(block.hex()) is None  # the kernel agrees
         assert await rpc.getrawmempool() == []
+
+
+async def test_unexplained_kernel_rejection_evicts_the_blocks_mempool_txs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stratumv2.roles.regtest_node.mempool import MempoolEntry
+
+    async with running_node(tmp_path) as handle, handle.rpc() as rpc:
+        generator = TxGenerator(handle.node, rate=1.0, seed=9)
+        await generator.ensure_funds()
+        node = handle.node
+        chain = node.chain
+        key = generator.key
+        op, coin = next(
+            (op, coin)
+            for op, coin in chain.coins().items()
+            if coin.script_pubkey == key.script_pubkey and chain.height - coin.height >= 100
+        )
+        locked = key.spend(
+            [(op, coin.value)], [TxOut(coin.value - 10_000, key.script_pubkey)], sequence=500
+        )
+        # smuggle a transaction our checks would refuse into the mempool and the template
+        node.mempool._add(
+            MempoolEntry(locked, locked.serialize(), 10_000, locked.weight, 1, 0, chain.height)
+        )
+        monkeypatch.setattr(chain, "precheck", lambda *args, **kwargs: None)
+        block = block_from_gbt(await rpc.getblocktemplate())
+        assert await rpc.submitblock(block.hex()) == "bad-block-consensus"
+        assert await rpc.getrawmempool() == []  # evicted: the next template is sound
+        monkeypatch.undo()
+        block = block_from_gbt(await rpc.getblocktemplate())
+        assert await rpc.submitblock(block.hex()) is None

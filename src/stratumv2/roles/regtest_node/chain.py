@@ -40,6 +40,9 @@ from stratumv2.roles.regtest_node.scripts_check import first_script_failure
 
 log = logging.getLogger(__name__)
 
+UNEXPLAINED_REJECTION = "bad-block-consensus"
+"""Our answer when the kernel refuses a block for a reason its API does not name and our
+own checks did not find (bitcoind would give a specific string)."""
 INDEX_FILE = "node-index.json"
 INDEX_VERSION = 1
 
@@ -512,4 +515,4 @@ class Chain:
                     created[OutPoint(tx.txid, index)] = Coin(
                         out.value, out.script_pubkey, prev_height + 1, tx.is_coinbase
                     )
-        return "bad-block-consensus"
+        return UNEXPLAINED_REJECTION

@@ -14,8 +14,8 @@ from typing import Any
 
 from stratumv2.bitcoin.hashes import hash_to_hex
 from stratumv2.bitcoin.tx import Transaction
-from stratumv2.roles.regtest_node.chain import Chain, ChainUpdate
-from stratumv2.roles.regtest_node.consensus import BlockDecodeError, parse_block
+from stratumv2.roles.regtest_node.chain import UNEXPLAINED_REJECTION, Chain, ChainUpdate
+from stratumv2.roles.regtest_node.consensus import BlockDecodeError, ParsedBlock, parse_block
 from stratumv2.roles.regtest_node.mempool import DEFAULT_MAX_FEE_RATE, Mempool, MempoolEntry
 from stratumv2.roles.regtest_node.rpc_server import (
     RPC_IN_WARMUP,
@@ -289,7 +289,21 @@ class RegtestNode:
             log.info("block %s accepted", hash_to_hex(result.block_hash))
         else:
             log.info("block %s rejected: %s", hash_to_hex(result.block_hash), result.reason)
+            if result.reason == UNEXPLAINED_REJECTION:
+                self._evict_suspects(block)
         return result.reason
+
+    def _evict_suspects(self, block: ParsedBlock) -> None:
+        """The kernel refused a block for a reason our checks did not see: if it carried
+        mempool transactions, drop them so later templates do not repeat the mistake."""
+        suspects = [tx.txid for tx in block.txs[1:] if tx.txid in self.mempool]
+        for txid in suspects:
+            self.mempool.remove(txid)
+        if suspects:
+            log.warning(
+                "dropped %d mempool transaction(s) from a block the kernel refused", len(suspects)
+            )
+            self._notify()
 
     def accept_transaction(
         self, tx: Transaction, max_fee_rate: int | None = DEFAULT_MAX_FEE_RATE
