@@ -30,9 +30,9 @@ SETUP = SetupConnection(0, 2, 2, 0, "127.0.0.1", 3333, "t", "h", "f", "d")
 class _FixedIdentity(ResponderIdentity):
     """Serves one certificate issued at a chosen time, never renewing it."""
 
-    def certificate(self, now: float) -> Certificate:
+    def current(self, now: float) -> tuple[Certificate, bytes]:
         assert self._cert is not None
-        return self._cert
+        return self._cert, self._cert_bytes
 
 
 def _fixed_identity(authority: Keypair, issued_at: int, validity: int) -> ResponderIdentity:
