@@ -118,7 +118,12 @@ async def test_generated_transactions_make_a_valid_block(tmp_path: Path) -> None
         mempool = await rpc.getrawmempool()
         assert len(mempool) == generator.made
         entry = await rpc.call("getmempoolentry", mempool[0])
-        assert entry["vsize"] > 0
+        assert entry["vsize"] > 0 and entry["ancestorcount"] == 1
+        child = next(t for t in gbt["transactions"] if t["depends"])
+        child_entry = await rpc.call("getmempoolentry", child["txid"])
+        assert child_entry["ancestorcount"] >= 2 and child_entry["depends"]
+        parent = await rpc.call("getmempoolentry", child_entry["depends"][0])
+        assert child["txid"] in parent["spentby"] and parent["descendantcount"] >= 2
         block = parse_block(block_from_gbt(gbt))
         commitment = block.txs[0].outputs[-1].script_pubkey.hex()
         assert commitment == gbt["default_witness_commitment"]

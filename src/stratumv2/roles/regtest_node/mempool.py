@@ -275,6 +275,18 @@ class Mempool:
             stack.extend(self.entries[current].parents)
         return seen
 
+    def descendants(self, txid: bytes) -> set[bytes]:
+        """All in-mempool descendants of ``txid`` (not including itself)."""
+        seen: set[bytes] = set()
+        stack = list(self.entries[txid].children)
+        while stack:
+            current = stack.pop()
+            if current in seen or current not in self.entries:
+                continue
+            seen.add(current)
+            stack.extend(self.entries[current].children)
+        return seen
+
     def select(
         self,
         max_weight: int = MAX_BLOCK_WEIGHT - COINBASE_RESERVED_WEIGHT,

@@ -334,22 +334,26 @@ def register_methods(dispatcher: RpcDispatcher, node: RegtestNode) -> None:
     def entry_json(txid: bytes) -> dict[str, Any]:
         mempool = node.mempool
         entry = mempool.entries[txid]
-        ancestors = mempool.ancestors(txid)
+        ancestors = [mempool.entries[a] for a in mempool.ancestors(txid)]
+        descendants = [mempool.entries[d] for d in mempool.descendants(txid)]
         return {
             "vsize": entry.vsize,
             "weight": entry.weight,
             "time": entry.time,
             "height": entry.height,
-            "descendantcount": 1 + len(entry.children),
+            "descendantcount": 1 + len(descendants),
+            "descendantsize": entry.vsize + sum(d.vsize for d in descendants),
             "ancestorcount": 1 + len(ancestors),
+            "ancestorsize": entry.vsize + sum(a.vsize for a in ancestors),
+            "wtxid": hash_to_hex(entry.tx.wtxid),
             "fees": {
                 "base": entry.fee / COIN,
                 "modified": entry.fee / COIN,
-                "ancestor": (entry.fee + sum(mempool.entries[a].fee for a in ancestors)) / COIN,
+                "ancestor": (entry.fee + sum(a.fee for a in ancestors)) / COIN,
+                "descendant": (entry.fee + sum(d.fee for d in descendants)) / COIN,
             },
             "depends": sorted(hash_to_hex(p) for p in entry.parents),
             "spentby": sorted(hash_to_hex(c) for c in entry.children),
-            "wtxid": hash_to_hex(entry.tx.wtxid),
             "bip125-replaceable": False,
             "unbroadcast": False,
         }
