@@ -140,7 +140,14 @@ async def test_sendrawtransaction_rejections(tmp_path: Path) -> None:
         await generator.ensure_funds()
         tx = generator.make_transaction()
         assert tx is not None
+        [verdict] = await rpc.call("testmempoolaccept", [tx.serialize().hex()])
+        assert verdict["allowed"] is True and verdict["txid"] == hash_to_hex(tx.txid)
+        assert await rpc.getrawmempool() == []  # testing did not add it
+        decoded = await rpc.call("decoderawtransaction", tx.serialize().hex())
+        assert decoded["txid"] == hash_to_hex(tx.txid) and len(decoded["vout"]) >= 1
         txid = await rpc.sendrawtransaction(tx.serialize().hex())
+        [again] = await rpc.call("testmempoolaccept", [tx.serialize().hex()])
+        assert again["allowed"] is False and again["reject-reason"] == "txn-already-in-mempool"
         assert txid == hash_to_hex(tx.txid)
         assert await rpc.sendrawtransaction(tx.serialize().hex()) == txid
         double = generator.key.spend(

@@ -111,16 +111,24 @@ class Mempool:
     # ---- acceptance ------------------------------------------------------------------------
 
     def accept(
-        self, tx: Transaction, now: int, max_fee_rate: int | None = DEFAULT_MAX_FEE_RATE
+        self,
+        tx: Transaction,
+        now: int,
+        max_fee_rate: int | None = DEFAULT_MAX_FEE_RATE,
+        test_only: bool = False,
     ) -> MempoolEntry:
         """Validate and add ``tx``; raise MempoolReject with bitcoind's code and reason.
 
         ``max_fee_rate`` is in sat per 1000 vbytes (None or 0: no limit). A transaction
-        already in the mempool is returned as it is.
+        already in the mempool is returned as it is (``test_only``: refused as
+        ``txn-already-in-mempool``, as testmempoolaccept says). ``test_only`` validates
+        without adding.
         """
         txid = tx.txid
         existing = self.entries.get(txid)
         if existing is not None:
+            if test_only:
+                raise MempoolReject(RPC_TRANSACTION_REJECTED, "txn-already-in-mempool")
             return existing
         reason = check_transaction(tx)
         if reason:
@@ -186,7 +194,8 @@ class Mempool:
         raw = tx.serialize()
         prime_tx_cache(tx, raw)
         entry = MempoolEntry(tx, raw, fee, weight, sigop_cost(tx, spent), now, height - 1, parents)
-        self._add(entry)
+        if not test_only:
+            self._add(entry)
         return entry
 
     def _add(self, entry: MempoolEntry) -> None:

@@ -331,6 +331,44 @@ def register_methods(dispatcher: RpcDispatcher, node: RegtestNode) -> None:
             raise RpcMethodError(exc.code, exc.reason) from None
         return hash_to_hex(entry.txid)
 
+    async def testmempoolaccept(args: list[Any]) -> Any:
+        rawtxs = args[0]
+        _expect(rawtxs, "array")
+        if len(rawtxs) != 1:
+            raise RpcMethodError(
+                RPC_INVALID_PARAMETER, "Array must contain between 1 and 1 transactions."
+            )
+        max_fee_rate = _arg(args, 1, 0.10)
+        _expect(max_fee_rate, "number")
+        try:
+            tx = Transaction.parse(_hex_param(rawtxs[0]))
+        except (ValueError, BitcoinDecodeError):
+            raise RpcMethodError(
+                RPC_DESERIALIZATION_ERROR,
+                "TX decode failed: " + str(rawtxs[0])[:40],
+            ) from None
+        result: dict[str, Any] = {"txid": hash_to_hex(tx.txid), "wtxid": hash_to_hex(tx.wtxid)}
+        try:
+            entry = node.mempool.accept(
+                tx, node.now(), round(float(max_fee_rate) * COIN) or None, test_only=True
+            )
+        except MempoolReject as exc:
+            result.update({"allowed": False, "reject-reason": exc.reason})
+        else:
+            result.update(
+                {"allowed": True, "vsize": entry.vsize, "fees": {"base": entry.fee / COIN}}
+            )
+        return [result]
+
+    async def decoderawtransaction(args: list[Any]) -> Any:
+        try:
+            tx = Transaction.parse(_hex_param(args[0]))
+        except (ValueError, BitcoinDecodeError):
+            raise RpcMethodError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
+        doc = tx_json(tx)
+        del doc["hex"]
+        return doc
+
     def entry_json(txid: bytes) -> dict[str, Any]:
         mempool = node.mempool
         entry = mempool.entries[txid]
@@ -464,6 +502,8 @@ def register_methods(dispatcher: RpcDispatcher, node: RegtestNode) -> None:
         ("sendrawtransaction", sendrawtransaction, ("hexstring", "maxfeerate", "maxburnamount"), 1),
         ("getrawmempool", getrawmempool, ("verbose", "mempool_sequence"), 0),
         ("getmempoolentry", getmempoolentry, ("txid",), 1),
+        ("testmempoolaccept", testmempoolaccept, ("rawtxs", "maxfeerate"), 1),
+        ("decoderawtransaction", decoderawtransaction, ("hexstring", "iswitness"), 1),
         ("getmempoolinfo", getmempoolinfo, (), 0),
         ("getrawtransaction", getrawtransaction, ("txid", "verbosity", "blockhash"), 1),
         ("getnetworkinfo", getnetworkinfo, (), 0),
