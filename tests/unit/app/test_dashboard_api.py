@@ -1,0 +1,132 @@
+"""Monitor + dashboard app + /metrics on a real store, served on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from stratumv2.app.dashboard import start_dashboard
+from stratumv2.app.dashboard.monitor import Monitor, ObservedStore, hashrate_series
+from stratumv2.app.notify import Notification
+from stratumv2.app.store import BlockRecord, ShareRecord
+
+
+@dataclass
+class _Conn:
+    peer_text: str
+    bytes_in: int
+    bytes_out: int
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.connections: dict[int, Any] = {}
+
+
+class _Recorder:
+    """Collects notifications (the Notifier's interface as the monitor uses it)."""
+
+    def __init__(self) -> None:
+        self.notes: list[Notification] = []
+
+    def notify(self, note: Notification) -> None:
+        self.notes.append(note)
+
+
+async def test_api_and_metrics(tmp_path: Path) -> None:
+    now = time.time()
+    store = await ObservedStore(tmp_path / "pool.sqlite").open()
+    recorder = _Recorder()
+    monitor = Monitor(store, network="regtest", payout_address="bcrt1qpay", notifier=recorder)  # type: ignore[arg-type]
+    store.monitor = monitor
+    pool = _Pool()
+    monitor.pool = pool
+    sv1 = [_Conn("10.0.0.9:5000", 300, 4000)]
+    monitor.sv1_connections = lambda: sv1
+    monitor.info = {"sv1_url": "stratum+tcp://host:3333"}
+    await monitor.start(poll_interval=3600)
+    dashboard = await start_dashboard(monitor, "127.0.0.1", 0)
+    try:
+        pool.connections[1] = _Conn("127.0.0.1:4000", 1000, 2000)
+        monitor.poll()
+        shares = [ShareRecord(now - 60 * i, "alice", "rig1", 2.0) for i in range(10)]
+        shares.append(
+            ShareRecord(now - 5, "alice", "rig1", 0.0, accepted=False, reject_reason="stale-share")
+        )
+        shares.append(ShareRecord(now - 4, "bob", "", 8.0))
+        await store.record_batch(shares)
+        await store.record_batch([ShareRecord(now - 1, "alice", "rig1", 4.0)])  # a new best
+        block = BlockRecord(
+            101, "ab" * 32, "bcrt1qpay", 50_0000_0000, now, user="alice", worker="rig1"
+        )
+        await store.record_batch([], [block])
+        pool.connections.pop(1)  # closed: its bytes stay in the counters
+        monitor.poll()
+        async with aiohttp.ClientSession() as http:
+
+            async def get(path: str) -> Any:
+                async with http.get(dashboard.url.rstrip("/") + path) as response:
+                    assert response.status == 200, path
+                    if path == "/metrics":
+                        return await response.text()
+                    if path.startswith("/static") or path == "/":
+                        return await response.text()
+                    return await response.json()
+
+            status = await get("/api/status")
+            assert status["shares_accepted"] == 12 and status["shares_rejected"] == 1
+            assert status["rejected_by_reason"] == {"stale-share": 1}
+            assert status["rejected_by_reason_24h"] == {"stale-share": 1}
+            assert status["blocks_found"] == 1 and status["blocks_all_time"] == 1
+            assert status["last_block"]["hash"] == "ab" * 32
+            assert status["info"]["sv1_url"] == "stratum+tcp://host:3333"
+            workers = {w["name"]: w for w in await get("/api/workers")}
+            rig = workers["alice.rig1"]
+            # 10 shares of difficulty 2 and one of 4 in the hour: 24 * 2**32 / 3600
+            assert abs(rig["hashrate_1h"] - 24 * 2**32 / 3600) < 1
+            assert abs(rig["hashrate_1h_stderr"] - (10 * 4 + 16) ** 0.5 * 2**32 / 3600) < 1
+            assert rig["accepted"] == 11 and rig["rejected"] == 1
+            assert rig["best_session"] == 4.0 and rig["best_all_time"] == 4.0
+            assert workers["bob"]["shares_24h"] == 1
+            blocks = await get("/api/blocks")
+            assert blocks[0]["height"] == 101 and blocks[0]["pays"] == "bcrt1qpay"
+            assert blocks[0]["worker"] == "alice.rig1"
+            conns = await get("/api/connections")
+            assert conns == [
+                {"protocol": "sv1", "peer": "10.0.0.9:5000", "bytes_in": 300, "bytes_out": 4000}
+            ]
+            assert await get("/api/template") is None
+            everything = await get("/api/all")
+            assert len(everything["history"]) == 30
+            page = await get("/")
+            assert "/static/app.js" in page and "http" not in page.split("<footer")[0].replace(
+                "http://www.w3.org", ""
+            )
+            assert "drawChart" in await get("/static/app.js")
+            metrics = await get("/metrics")
+            assert 'sv2_shares_total{result="accepted"} 12.0' in metrics
+            assert 'sv2_shares_total{result="stale-share"} 1.0' in metrics
+            assert "sv2_blocks_found_total 1.0" in metrics
+            assert 'sv2_bytes_total{direction="in",protocol="sv2"} 1000.0' in metrics
+            assert 'sv2_bytes_total{direction="out",protocol="sv1"} 4000.0' in metrics
+            assert 'sv2_connections_total{protocol="sv2"} 1.0' in metrics
+            assert 'sv2_connections_open{protocol="sv2"} 0.0' in metrics
+            async with http.get(dashboard.url + "static/secret.py") as response:
+                assert response.status == 404
+    finally:
+        await dashboard.close()
+        await monitor.close()
+        await store.close()
+    kinds = [n.kind for n in recorder.notes]
+    assert kinds == ["best_difficulty", "block_found"]  # first shares set no "new best"
+
+
+def test_hashrate_series_buckets() -> None:
+    shares = [ShareRecord(985.0, "u", "w", 3.0), ShareRecord(995.0, "u", "w", 1.0)]
+    series = hashrate_series(shares, now=1000.0, window=100.0, buckets=10)
+    assert [round(p["hashrate"] / 2**32 * 10, 6) for p in series][-2:] == [3.0, 1.0]
+    assert series[-1]["time"] == 1000.0 and sum(p["hashrate"] for p in series[:-2]) == 0
