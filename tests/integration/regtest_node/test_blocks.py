@@ -12,6 +12,7 @@ import pytest
 from stratumv2.bitcoin.hashes import hash_to_hex, hex_to_hash, merkle_root
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
 from stratumv2.net.rpc import RpcError
+from stratumv2.roles.regtest_node import service
 from stratumv2.roles.regtest_node.consensus import ParsedBlock, parse_block
 from stratumv2.roles.regtest_node.template import solve
 from stratumv2.roles.regtest_node.testing import block_from_gbt, running_node
@@ -30,7 +31,12 @@ def _resolve(block: ParsedBlock) -> bytes:
     return ParsedBlock.build(solved, block.txs).serialize()
 
 
-async def test_template_block_is_accepted_and_restart_keeps_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threaded", [False, True])
+async def test_template_block_is_accepted_and_restart_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threaded: bool
+) -> None:
+    if threaded:  # every block through the worker-thread path that large blocks take
+        monkeypatch.setattr(service, "THREAD_BLOCK_SIZE", 0)
     async with running_node(tmp_path) as handle, handle.rpc() as rpc:
         gbt = await rpc.getblocktemplate()
         assert gbt["height"] == 1
@@ -46,6 +52,8 @@ async def test_template_block_is_accepted_and_restart_keeps_it(tmp_path: Path) -
     async with running_node(tmp_path) as handle, handle.rpc() as rpc:
         assert await rpc.getbestblockhash() == tip
         assert (await rpc.getblocktemplate())["height"] == 2
+        hashes = await rpc.call("generatetoaddress", 3, handle.address)
+        assert await rpc.getbestblockhash() == hashes[-1]
 
 
 async def test_bad_blocks_get_bitcoind_reasons_and_chain_is_unchanged(tmp_path: Path) -> None:

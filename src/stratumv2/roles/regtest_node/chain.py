@@ -101,6 +101,16 @@ class SubmitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingSubmit:
+    """A block the kernel has processed but whose effects we have not indexed yet."""
+
+    reason: str | None
+    block: ParsedBlock
+    connected: list[tuple[bytes, int]]
+    disconnected: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class ChainUpdate:
     """What one tip change did: blocks connected (with heights) and, in a reorganisation,
     the blocks disconnected (tip first)."""
@@ -409,34 +419,57 @@ class Chain:
         """Validate ``block`` (ours, then the kernel's) and connect it if valid.
 
         ``raw`` is the block's serialization when the caller has it. The chain is unchanged
-        when the block is rejected. Listeners run after a tip change.
+        when the block is rejected. Listeners run after a tip change. This is
+        :meth:`validate_block` then :meth:`commit`.
+        """
+        return self.commit(self.validate_block(block, now, raw))
+
+    def validate_block(
+        self, block: ParsedBlock, now: int, raw: bytes | None = None
+    ) -> PendingSubmit:
+        """Phase one of a submission: our checks, then the kernel's ``process_block``.
+
+        It leaves our indexes alone, so it may run in a worker thread while the event loop
+        keeps reading them, provided submissions are serialized and :meth:`commit` runs
+        next, in the loop thread.
         """
         block_hash = block.hash
         known = self.known_result(block_hash)
         if known:
-            return SubmitResult(known, block_hash, False)
+            return PendingSubmit(known, block, [], [])
         fixed = with_default_witness_nonce(block)
         if fixed is not block:
             block, raw = fixed, None
         reason = self.precheck(block, now)
         if reason:
-            return SubmitResult(reason, block_hash, False)
-        return self._process(block, raw)
+            return PendingSubmit(reason, block, [], [])
+        return self._kernel_process(block, raw)
+
+    def commit(self, pending: PendingSubmit) -> SubmitResult:
+        """Phase two: index what the kernel connected or disconnected, tell the listeners."""
+        tip_changed = self._sync_tip(pending.block, pending.connected, pending.disconnected)
+        return SubmitResult(pending.reason, pending.block.hash, tip_changed)
 
     def _process(self, block: ParsedBlock, raw: bytes | None) -> SubmitResult:
+        """The kernel alone (no pre-checks), then commit: for tests and diagnostics."""
+        return self.commit(self._kernel_process(block, raw))
+
+    def _kernel_process(self, block: ParsedBlock, raw: bytes | None) -> PendingSubmit:
         block_hash = block.hash
         self._checked.pop(block_hash, None)
-        self._connected.clear()
-        self._disconnected.clear()
+        self._connected = []
+        self._disconnected = []
         if raw is None:
             raw = block.serialize()
         try:
             is_new = self.chainman.process_block(_kernel_block(raw))
         except pbk.ProcessBlockException:
             is_new = True
+        connected, self._connected = self._connected, []
+        disconnected_raw, self._disconnected = self._disconnected, []
         reason: str | None = None
         if block_hash in self._checked:
-            result = self._checked[block_hash]
+            result = self._checked.pop(block_hash)
             if result is not None:
                 reason = _RESULT_REASONS.get(result) or self._diagnose(block)
                 if result not in _NOT_CACHED:
@@ -445,8 +478,7 @@ class Chain:
             reason = "duplicate"
         else:
             reason = "inconclusive"
-        tip_changed = self._sync_tip(block)
-        return SubmitResult(reason, block_hash, tip_changed)
+        return PendingSubmit(reason, block, connected, disconnected_raw)
 
     def _read(self, block_hash: bytes, submitted: ParsedBlock) -> ParsedBlock:
         if block_hash == submitted.hash:
@@ -456,9 +488,12 @@ class Chain:
             raise RuntimeError(f"block {block_hash[::-1].hex()} missing from the kernel's files")
         return parse_block(raw)
 
-    def _sync_tip(self, submitted: ParsedBlock) -> bool:
-        connected, self._connected = self._connected, []
-        disconnected_raw, self._disconnected = self._disconnected, []
+    def _sync_tip(
+        self,
+        submitted: ParsedBlock,
+        connected: list[tuple[bytes, int]],
+        disconnected_raw: list[bytes],
+    ) -> bool:
         disconnected = [parse_block(raw) for raw in disconnected_raw]
         if not connected and not disconnected:
             return False

@@ -280,7 +280,7 @@ def register_methods(dispatcher: RpcDispatcher, node: RegtestNode) -> None:
     async def submitblock(args: list[Any]) -> Any:
         try:
             raw = _hex_param(args[0])
-            return node.submit_block(raw)
+            return await node.submit_block(raw)
         except (ValueError, BlockDecodeError) as exc:
             message = str(exc)
             if "coinbase" not in message:

@@ -14,7 +14,12 @@ from typing import Any
 
 from stratumv2.bitcoin.hashes import hash_to_hex
 from stratumv2.bitcoin.tx import Transaction
-from stratumv2.roles.regtest_node.chain import UNEXPLAINED_REJECTION, Chain, ChainUpdate
+from stratumv2.roles.regtest_node.chain import (
+    UNEXPLAINED_REJECTION,
+    Chain,
+    ChainUpdate,
+    PendingSubmit,
+)
 from stratumv2.roles.regtest_node.consensus import BlockDecodeError, ParsedBlock, parse_block
 from stratumv2.roles.regtest_node.mempool import DEFAULT_MAX_FEE_RATE, Mempool, MempoolEntry
 from stratumv2.roles.regtest_node.rpc_server import (
@@ -32,6 +37,8 @@ from stratumv2.roles.regtest_node.template import (
 log = logging.getLogger(__name__)
 
 COOKIE_USER = "__cookie__"
+THREAD_BLOCK_SIZE = 100_000
+"""Blocks larger than this (bytes) are validated in a worker thread."""
 DEFAULT_RPC_PORT = 18443
 
 
@@ -72,6 +79,7 @@ class RegtestNode:
         self._zmq_context: Any = None
         self._zmq_sequence = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._chain_lock = asyncio.Lock()
         self.started_at = time.time()
         self.port = 0
         self._cookie_written = False
@@ -197,8 +205,9 @@ class RegtestNode:
             self._zmq_context.term()
             self._zmq_context = None
         if self._chain is not None:
-            self._chain.close()
-            self._chain = None
+            async with self._chain_lock:  # let a submission in progress finish
+                self._chain.close()
+                self._chain = None
         self._remove_cookie()
         self._stopped.set()
 
@@ -279,18 +288,32 @@ class RegtestNode:
         """A fresh block template."""
         return make_template(self.chain, self.mempool, self.now())
 
-    def submit_block(self, raw: bytes) -> str | None:
-        """``submitblock``: None if accepted, else bitcoind's reason. Raises BlockDecodeError."""
-        block = parse_block(raw)
-        if not block.txs or not block.txs[0].is_coinbase:
-            raise BlockDecodeError("Block does not start with a coinbase")
-        result = self.chain.submit_block(block, self.now(), raw)
+    async def submit_block(self, raw: bytes) -> str | None:
+        """``submitblock``: None if accepted, else bitcoind's reason. Raises BlockDecodeError.
+
+        For a large block, parsing, our checks and the kernel run in a worker thread so the
+        event loop keeps serving; submissions are serialized.
+        """
+        now = self.now()
+
+        def validate() -> PendingSubmit:
+            block = parse_block(raw)
+            if not block.txs or not block.txs[0].is_coinbase:
+                raise BlockDecodeError("Block does not start with a coinbase")
+            return self.chain.validate_block(block, now, raw)
+
+        async with self._chain_lock:
+            if len(raw) > THREAD_BLOCK_SIZE:
+                pending = await asyncio.to_thread(validate)
+            else:
+                pending = validate()  # small: quicker than a trip to a worker thread
+            result = self.chain.commit(pending)
         if result.reason is None:
             log.info("block %s accepted", hash_to_hex(result.block_hash))
         else:
             log.info("block %s rejected: %s", hash_to_hex(result.block_hash), result.reason)
             if result.reason == UNEXPLAINED_REJECTION:
-                self._evict_suspects(block)
+                self._evict_suspects(pending.block)
         return result.reason
 
     def _evict_suspects(self, block: ParsedBlock) -> None:
@@ -321,13 +344,17 @@ class RegtestNode:
         """Mine ``count`` blocks paying ``script_pubkey`` (with the mempool's transactions)."""
         hashes: list[bytes] = []
         for _ in range(count):
-            template = self.template()
-            block = block_from_template(template, script_pubkey)
-            result = self.chain.submit_block(block, self.now())
+            async with self._chain_lock:
+                block = block_from_template(self.template(), script_pubkey)
+                if block.size > THREAD_BLOCK_SIZE:
+                    pending = await asyncio.to_thread(self.chain.validate_block, block, self.now())
+                else:
+                    pending = self.chain.validate_block(block, self.now())
+                result = self.chain.commit(pending)
+            await asyncio.sleep(0)
             if result.reason is not None:
                 raise RuntimeError(f"mined block rejected: {result.reason}")
             hashes.append(result.block_hash)
-            await asyncio.sleep(0)
         if hashes:
             log.info(
                 "mined %d block(s), tip %s at height %d",
