@@ -142,3 +142,27 @@ async def test_saved_index_is_used_and_a_damaged_one_is_rebuilt(tmp_path: Path) 
         assert await rpc.getbestblockhash() == hashes[-1]
         assert handle.node.chain.coins() == coins
         assert await rpc.call("getblockhash", 3) == hashes[2]
+
+
+async def test_client_rereads_the_cookie_after_a_node_restart(tmp_path: Path) -> None:
+    from stratumv2.roles.regtest_node.service import NodeConfig, RegtestNode
+
+    first = RegtestNode(NodeConfig(datadir=tmp_path, rpcport=0))
+    await first.start()
+    port = first.port
+    rpc = BitcoinRpc(first.url, cookie_file=first.cookie_path)
+    try:
+        assert await rpc.getblockcount() == 0
+        old_cookie = first.cookie_path.read_text()
+        await first.stop()
+        with pytest.raises(RpcConnectionError):
+            await rpc.getblockcount()
+        second = RegtestNode(NodeConfig(datadir=tmp_path, rpcport=port))
+        await second.start()
+        try:
+            assert second.cookie_path.read_text() != old_cookie
+            assert await rpc.getblockcount() == 0  # 401 once, then the new cookie
+        finally:
+            await second.stop()
+    finally:
+        await rpc.close()
