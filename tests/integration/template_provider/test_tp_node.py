@@ -110,3 +110,26 @@ async def test_fee_rise_sends_non_future_template(tmp_path: Path, tp_factory: An
             assert update.template_id > first.template_id
             assert update.coinbase_tx_value_remaining > first.coinbase_tx_value_remaining
         assert client.active_template == update
+
+
+async def test_solution_flood_is_answered_in_order(
+    tmp_path: Path, tp_factory: Any, solver: Callable[..., Any]
+) -> None:
+    """Thirty blocks for one template at once (regtest): one wins, all get an answer."""
+    async with (
+        running_node(tmp_path / "node") as node,
+        tp_factory(node.url, node.cookie_path, tmp_path / "tp") as tp,
+        TemplateDistributionClient(tp.address, tp.authority_key) as client,
+    ):
+        nt = await _next(client, NewTemplate)
+        prev = await _next(client, SetNewPrevHashTd)
+        found = [solver(nt, prev, extranonce=i.to_bytes(8, "little")) for i in range(30)]
+        for solution, _ in found:
+            await client.submit_solution(solution)
+        answers = [await asyncio.wait_for(tp.service.submitted.get(), 20) for _ in found]
+        assert [h for h, _ in answers] == [h for _, h in found]  # same height: found order
+        assert answers[0][1] is None
+        assert all(result == "inconclusive" for _, result in answers[1:])
+        async with node.rpc() as rpc:
+            assert await rpc.getbestblockhash() == found[0][1]
+        assert len(list((tp.datadir / "blocks").glob("*.result"))) == 30

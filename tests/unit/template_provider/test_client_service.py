@@ -199,5 +199,4 @@ async def test_client_reconnects_and_resends_solution(
     await asyncio.sleep(0.3)
     assert "submitblock" in caplog.text and "unreachable" in caplog.text
     await h.stop()
-    for task in list(h.service._submissions):
-        task.cancel()
+    await h.service.stop_submissions()

@@ -204,9 +204,14 @@ class TemplateProviderService:
         self._applied = 0
         self._refresh_now = asyncio.Event()
         self._timer_changed = asyncio.Event()
-        self._submissions: set[asyncio.Task[None]] = set()
+        self._submit_queue: asyncio.PriorityQueue[tuple[int, int, str, str]] = (
+            asyncio.PriorityQueue()
+        )
+        self._submit_seq = 0
+        self._submit_task: asyncio.Task[None] | None = None
         self.first_template = asyncio.Event()
-        self.submitted: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+        #: (block hash, node's answer) of the latest submissions, for tests and dashboards.
+        self.submitted: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1000)
         self.templates_applied = 0
 
     # ---- node side -------------------------------------------------------------------------
@@ -216,7 +221,7 @@ class TemplateProviderService:
         if self.store is not None:
             for hash_hex, block_hex in self.store.pending():
                 log.info("resubmitting saved block %s (not yet answered by the node)", hash_hex)
-                self._spawn_submit(hash_hex, block_hex)
+                self._enqueue_submit(0, hash_hex, block_hex)
         tasks = [self._refresh_loop(), self._timer_loop()]
         if self.options.zmq_hashblock:
             tasks.append(self._zmq_loop(self.options.zmq_hashblock))
@@ -225,8 +230,15 @@ class TemplateProviderService:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in list(self._submissions):
-                task.cancel()
+            await self.stop_submissions()
+
+    async def stop_submissions(self) -> None:
+        """Stop submitting (blocks not yet answered stay on disk for the next start)."""
+        task, self._submit_task = self._submit_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _fetch(self, longpollid: str | None = None) -> None:
         """One getblocktemplate; apply the reply if no newer request was applied already."""
@@ -333,21 +345,32 @@ class TemplateProviderService:
 
     # ---- solutions ---------------------------------------------------------------------------
 
-    def submit_block(self, block: SolvedBlock) -> asyncio.Task[None]:
-        """Save ``block`` to disk, then submit it until the node answers."""
+    def submit_block(self, block: SolvedBlock) -> None:
+        """Save ``block`` to disk, then queue it for ``submitblock`` until the node answers."""
         block_hex = block.raw.hex()
         if self.store is not None:
             path = self.store.save(block.hash_hex, block_hex)
             log.info("block %s at height %d saved to %s", block.hash_hex, block.height, path)
         if not block.meets_target:
             log.warning("block %s does not meet the target; submitting anyway", block.hash_hex)
-        return self._spawn_submit(block.hash_hex, block_hex)
+        self._enqueue_submit(block.height, block.hash_hex, block_hex)
 
-    def _spawn_submit(self, hash_hex: str, block_hex: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._submit(hash_hex, block_hex), name=f"submit-{hash_hex}")
-        self._submissions.add(task)
-        task.add_done_callback(self._submissions.discard)
-        return task
+    def _enqueue_submit(self, height: int, hash_hex: str, block_hex: str) -> None:
+        """One submission at a time (a flood of regtest blocks must not swamp the node),
+        highest block first, then in the order found."""
+        self._submit_seq += 1
+        self._submit_queue.put_nowait((-height, self._submit_seq, hash_hex, block_hex))
+        if self._submit_task is None or self._submit_task.done():
+            self._submit_task = asyncio.create_task(self._submit_worker(), name="tp-submit")
+
+    async def _submit_worker(self) -> None:
+        while True:
+            _, _, hash_hex, block_hex = await self._submit_queue.get()
+            await self._submit(hash_hex, block_hex)
+
+    def pending_submissions(self) -> int:
+        """Blocks waiting for the node's answer."""
+        return self._submit_queue.qsize()
 
     async def _submit(self, hash_hex: str, block_hex: str) -> None:
         delay = self.options.backoff_initial
@@ -374,12 +397,16 @@ class TemplateProviderService:
             log.info("block %s accepted by the node", hash_hex)
         elif result == "duplicate":
             log.info("block %s already known to the node (duplicate)", hash_hex)
+        elif result == "inconclusive":
+            log.warning("block %s is valid but not on the node's best chain", hash_hex)
         else:
             log.error("block %s rejected by the node: %s", hash_hex, result)
         if self.store is not None:
             self.store.record_result(hash_hex, None if result == "duplicate" else result)
         self._refresh_now.set()
-        await self.submitted.put((hash_hex, result))
+        if self.submitted.full():
+            self.submitted.get_nowait()
+        self.submitted.put_nowait((hash_hex, result))
 
     # ---- client side -------------------------------------------------------------------------
 
