@@ -198,6 +198,8 @@ class JobFactory:
         )
         entry = _TemplateEntry(template, outputs, segwit)
         entry.jobs[self.default_payout] = self._build(entry, self.default_payout)  # fail early
+        # Re-insert so that the dict's order is arrival order (a restarted TP reuses ids).
+        self._templates.pop(template.template_id, None)
         self._templates[template.template_id] = entry
         if not template.future_template:
             if self._tip is None:
@@ -215,11 +217,11 @@ class JobFactory:
             nbits=message.n_bits,
             network_target=bits_to_target(message.n_bits),
         )
-        self._templates = {
-            tid: entry
-            for tid, entry in self._templates.items()
-            if tid == message.template_id or (tid > message.template_id)
-        }
+        # Keep the tip's template and those that arrived after it (in arrival order, not by
+        # id: template ids restart at 1 when the Template Provider restarts).
+        ids = list(self._templates)
+        keep = ids[ids.index(message.template_id) :]
+        self._templates = {tid: self._templates[tid] for tid in keep}
         self._tip = tip
         self._current_template_id = message.template_id
         return tip

@@ -122,6 +122,25 @@ def test_templates_and_tips() -> None:
         factory.job(6)  # templates of the old tip are gone
 
 
+def test_template_ids_restart_with_the_template_provider() -> None:
+    factory = sri_factory()
+    for template_id in (40, 41):
+        factory.on_new_template(sri_template(template_id=template_id))
+    factory.on_set_new_prev_hash(_prev(41))
+    # The TP restarted: ids start again at 1, and the old session's templates must go.
+    factory.on_new_template(sri_template(template_id=1, coinbase_tx_value_remaining=7))
+    tip = factory.on_set_new_prev_hash(_prev(1))
+    assert tip.template_id == 1 and factory.current_job().coinbase_value == 7
+    with pytest.raises(NoTemplateError):
+        factory.job(41)
+    factory.on_new_template(sri_template(template_id=2))
+    factory.on_new_template(sri_template(template_id=41))  # reused id, newer than the tip
+    factory.on_set_new_prev_hash(_prev(2))
+    assert factory.job(41).template_id == 41
+    with pytest.raises(NoTemplateError):
+        factory.job(1)
+
+
 def test_script_sig_limit() -> None:
     factory = JobFactory(Payout.to_script(b"\x51"), pool_tag="x" * 60, full_extranonce_size=32)
     with pytest.raises(ValueError):
