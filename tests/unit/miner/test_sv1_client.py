@@ -35,10 +35,10 @@ HARD_BITS = 0x1D00FFFF
 DIFFICULTY = 2**-18  # one hash in 2^14 meets it (difficulty 1 is one in 2^32)
 
 
-def notify(job_id: str, clean: bool, bits: int = HARD_BITS) -> MiningNotify:
+def notify(job_id: str, clean: bool, bits: int = HARD_BITS, tip: int = 0) -> MiningNotify:
     return MiningNotify(
         job_id=job_id,
-        prev_hash=bytes(range(32)),
+        prev_hash=bytes([tip]) * 32,
         coinb1=bytes.fromhex("01000000010000") + b"\x11" * 30,
         coinb2=b"\x22" * 40,
         merkle_branch=(b"\x33" * 32, b"\x44" * 32),
@@ -56,6 +56,7 @@ class ScriptedServer:
         self.bits = bits
         self.valid = 0
         self.invalid = 0
+        self.blocks = 0
         self.configured: list[Configure] = []
         self.users: list[str] = []
         self.sessions: list[Sv1ServerSession] = []
@@ -84,7 +85,11 @@ class ScriptedServer:
                     if value <= difficulty_to_target(event.difficulty):
                         self.valid += 1
                         session.share_accepted(event.request_id)
-                        if self.valid % 3 == 0:  # a new job now and then
+                        if value <= bits_to_target(self.bits):  # a block: next tip
+                            self.blocks += 1
+                            jobs += 1
+                            session.notify(notify(f"j{jobs}", True, self.bits, self.blocks))
+                        elif self.valid % 3 == 0:  # a new job now and then
                             jobs += 1
                             session.notify(notify(f"j{jobs}", False, self.bits))
                     else:
@@ -174,3 +179,5 @@ async def test_sv1_without_version_rolling_and_block_candidates(caplog: Any) -> 
     # On regtest bits about every other share is also a block.
     assert bits_to_target(REGTEST_BITS) > difficulty_to_target(DIFFICULTY)
     assert stats.blocks >= 1 and "block candidate" in caplog.text
+    # one block per tip: the miner waits for the next tip after each
+    assert server.blocks == stats.blocks == server.valid

@@ -14,7 +14,9 @@ REGTEST_BITS = 0x207FFFFF
 NOW = 1_700_000_000
 
 
-def work_unit(work_id: int, target: int, extranonce_size: int = 4) -> WorkUnit:
+def work_unit(
+    work_id: int, target: int, extranonce_size: int = 4, network_target: int = MAX_TARGET >> 64
+) -> WorkUnit:
     return WorkUnit(
         work_id=work_id,
         job_id=work_id,
@@ -23,7 +25,7 @@ def work_unit(work_id: int, target: int, extranonce_size: int = 4) -> WorkUnit:
         nbits=REGTEST_BITS,
         ntime=NOW,
         target=target,
-        network_target=bits_to_target(REGTEST_BITS),
+        network_target=network_target,
         version_mask=0x1FFFFFE0,
         coinbase_head=b"\x01" * 40,
         coinbase_tail=b"\x02" * 30,
@@ -122,3 +124,22 @@ def test_hashrate_limit_throttles() -> None:
             pool.poll(0.2)
         elapsed = time.monotonic() - start
         assert 0 < pool.hashes <= limit * elapsed * 1.3 + 200
+
+
+def test_workers_stop_on_a_block_candidate() -> None:
+    network = bits_to_target(REGTEST_BITS)  # every other hash is a block
+    with WorkerPool(workers=2) as pool:
+        pool.set_work(work_unit(4, network, network_target=network))
+        results = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(pool.dead) == 0:
+            results += pool.poll(0.3)
+            if sum(isinstance(r, HashesDone) for r in results) >= 2 and not pool.poll(0.6):
+                break  # both workers reported and went quiet
+        found = [r for r in results if isinstance(r, Found)]
+        assert {f.worker for f in found} == {0, 1}
+        assert len(found) == 2  # one block each, then idle
+        assert all(f.solution.value <= network for f in found)
+        # New work wakes them up again.
+        pool.set_work(work_unit(5, network, network_target=network))
+        assert len(collect(pool, 2)) == 2

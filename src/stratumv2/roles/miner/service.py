@@ -119,6 +119,7 @@ class MinerService:
         self.done = asyncio.Event()
         self._core: MinerCore | None = None
         self._conn: Sv2Connection | None = None
+        self._block_prev_hash: bytes | None = None  # we found a block on this tip
         self._sv1: Sv1Client | None = None
         self._sv1_flush: Callable[[], None] | None = None
 
@@ -171,7 +172,7 @@ class MinerService:
             return
         self.stats.submitted += 1
         if client.blocks_found > blocks_before:
-            self.stats.blocks += 1
+            self._on_block(solution)
             log.warning(
                 "block candidate: hash %s (job %s, nonce %08x)",
                 hash_to_hex(solution.hash),
@@ -180,6 +181,14 @@ class MinerService:
             )
         if self._sv1_flush is not None:
             self._sv1_flush()
+
+    def _on_block(self, solution: Solution) -> None:
+        """Stop mining on a tip where we found a block until the upstream moves on."""
+        self.stats.blocks += 1
+        work = self.pool.work
+        if work is not None and work.work_id == solution.work_id:
+            self._block_prev_hash = work.prev_hash
+            self.pool.pause()
 
     def on_solution(self, solution: Solution) -> None:
         """Submit a worker's solution on the current connection (if still current)."""
@@ -197,7 +206,7 @@ class MinerService:
             return
         self.stats.submitted += 1
         if core.blocks_found > blocks_before:
-            self.stats.blocks += 1
+            self._on_block(solution)
             log.warning(
                 "block candidate: hash %s (job %d, nonce %08x)",
                 hash_to_hex(solution.hash),
@@ -229,6 +238,9 @@ class MinerService:
         """Act on the core's events; False when this connection is over."""
         while (event := core.next_event()) is not None:
             if isinstance(event, WorkChanged):
+                if event.work.prev_hash == self._block_prev_hash:
+                    continue  # we found a block on this tip already: wait for the next one
+                self._block_prev_hash = None
                 self.pool.set_work(event.work)
                 log.debug("new work: job %s (clean=%s)", event.work.job_id, event.clean)
             elif isinstance(event, TargetChanged):

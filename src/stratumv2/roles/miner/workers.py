@@ -8,7 +8,10 @@ no two workers (and no two rounds) hash the same header.
 The parent talks to each worker over a duplex pipe: commands go down (new work, new
 target, pause, exit) and results come up (solutions, hash counts). A worker polls its pipe
 between batches of nonces (a few milliseconds of work), so new work replaces old work
-promptly. ``hashrate_limit`` (H/s for the whole pool) throttles the workers for demos.
+promptly. A worker that finds a block candidate (a hash under the work's network target)
+stops hashing that work: another block on the same tip would only compete with ours (and
+on regtest, where every other hash is a block, it would flood the pool). ``hashrate_limit``
+(H/s for the whole pool) throttles the workers for demos.
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ def _worker_main(index: int, count: int, conn: Connection, rate_limit: float | N
                 elif kind == "exit":
                     return
             end = min(nonce + batch, 1 << 32)
+            block = False
             for found_nonce, digest in scan(work, target, extranonce, version, ntime, nonce, end):
                 conn.send(
                     (
@@ -152,9 +156,17 @@ def _worker_main(index: int, count: int, conn: Connection, rate_limit: float | N
                         Solution(work.work_id, found_nonce, ntime, version, extranonce, digest),
                     )
                 )
+                if int.from_bytes(digest, "little") <= work.network_target:
+                    block = True  # a sibling of our own block is worth nothing: stop
+                    break
             hashes_unreported += end - nonce
             rate_hashes += end - nonce
             nonce = end
+            if block:
+                conn.send(("hashes", hashes_unreported))
+                hashes_unreported = 0
+                work = None
+                continue
             if nonce >= 1 << 32:
                 round_index += count
                 nonce = 0
@@ -178,6 +190,9 @@ class WorkerPool:
     Use :meth:`poll` (blocking with a timeout) or the pipes in :attr:`connections` with an
     event loop's ``add_reader`` and :meth:`read`. Close with :meth:`close`.
     """
+
+    MAX_READ = 256
+    """Most results taken from one pipe per :meth:`read` (keeps an event loop responsive)."""
 
     def __init__(
         self, workers: int = 1, hashrate_limit: float | None = None, start_method: str = "spawn"
@@ -236,7 +251,7 @@ class WorkerPool:
         index = self.connections.index(conn)
         out: list[Found | HashesDone] = []
         try:
-            while conn.poll():
+            while len(out) < self.MAX_READ and conn.poll():
                 kind, value = conn.recv()
                 if kind == "found":
                     out.append(Found(index, value))

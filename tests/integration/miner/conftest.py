@@ -1,0 +1,100 @@
+"""Fixtures: our TP on the embedded regtest node, and `sv2 pool` / `sv2 miner` subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratumv2.net.pump import new_secret
+from stratumv2.net.rpc import BitcoinRpc
+from stratumv2.net.server import Sv2Server
+from stratumv2.noise import Keypair
+from stratumv2.roles.template_provider.core import TemplateProviderCore
+from stratumv2.roles.template_provider.service import (
+    BlockStore,
+    TemplateProviderService,
+    TpOptions,
+)
+
+SV2 = Path(sys.executable).with_name("sv2")
+
+
+@dataclass
+class Tp:
+    port: int
+    authority_key: str
+
+
+@asynccontextmanager
+async def tp_on_node(url: str, cookie: Path, datadir: Path) -> AsyncIterator[Tp]:
+    """Our Template Provider on 127.0.0.1:0 over the node's RPC (0.5 s refresh)."""
+    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
+    service = TemplateProviderService(
+        rpc,
+        TemplateProviderCore(),
+        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
+        block_store=BlockStore(datadir / "blocks"),
+    )
+    server = Sv2Server(
+        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
+    )
+    await server.start("127.0.0.1", 0)
+    task = asyncio.create_task(service.run())
+    try:
+        yield Tp(server.port, server.authority_public_key)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.close()
+        await rpc.close()
+
+
+@asynccontextmanager
+async def pool_subprocess(args: list[str], datadir: Path) -> AsyncIterator[tuple[str, int]]:
+    """`sv2 pool ARGS` with its SV2 port on 127.0.0.1:0; yields (authority key, port)."""
+    proc = await asyncio.create_subprocess_exec(
+        str(SV2), "pool", "--datadir", str(datadir), "--sv2-listen", "127.0.0.1:0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if ":" not in first or "authority key" not in first:
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"pool did not start: {first!r} {err.decode()[-2000:]}")
+        key = first.split(":", 1)[1].strip()
+        port_line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        yield key, int(port_line.rsplit(":", 1)[1])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def run_miner(args: list[str], timeout: float = 120) -> tuple[int, str]:
+    """`sv2 miner ARGS` to the end; (exit code, its log)."""
+    proc = await asyncio.create_subprocess_exec(
+        str(SV2), "miner", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+@pytest.fixture
+def stack() -> Any:
+    """The helpers above, for the tests (test files import nothing from conftest)."""
+    return type("Stack", (), {"tp": tp_on_node, "pool": pool_subprocess, "miner": run_miner})
