@@ -189,3 +189,24 @@ async def test_malformed_rpc_replies(
     assert "sent an unusable template: getblocktemplate reply is not an object" in text
     assert "is in initial block download, waiting" in text
     assert "Traceback" not in text
+
+
+async def test_silent_zmq_is_reported_and_polling_still_works(
+    tmp_path: Path,
+    tp_factory: Any,
+    port_factory: Callable[[], int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    zmq = f"tcp://127.0.0.1:{port_factory()}"  # nothing publishes there
+    async with (
+        node_on(tmp_path / "node", port_factory()) as node,
+        tp_factory(node.url, node.cookie_path, tmp_path / "tp", zmq=zmq) as tp,
+        TemplateDistributionClient(tp.address, tp.authority_key) as client,
+    ):
+        await _next(client, SetNewPrevHashTd)
+        for _ in range(2):
+            [block] = await node.generate(1, b"\x51")
+            while (await _next(client, SetNewPrevHashTd, timeout=5)).prev_hash != block:
+                pass
+    assert f"not announced on ZMQ {zmq}" in caplog.text

@@ -200,3 +200,32 @@ async def test_client_reconnects_and_resends_solution(
     assert "submitblock" in caplog.text and "unreachable" in caplog.text
     await h.stop()
     await h.service.stop_submissions()
+
+
+async def test_restarted_tp_ids_start_over(
+    pipe_factory: PipeFactory, gbt_factory: GbtFactory, tx_factory: TxFactory
+) -> None:
+    """Like sv2-tp after a restart: ids begin at 1 again; the client forgets the old ones."""
+    first, second = Harness(pipe_factory), Harness(pipe_factory)
+    first.feed(gbt_factory([tx_factory(1)]))
+    second.feed(gbt_factory([tx_factory(1)], height=200, prev=b"\x33" * 32))
+    current = first
+
+    async def connect() -> Any:
+        return await current.connect()
+
+    client = TemplateDistributionClient(connect=connect, backoff_initial=0.01)
+    async with client:
+        assert (await _next(client, NewTemplate)).template_id == 1
+        first.feed(gbt_factory([], height=103, prev=b"\x22" * 32))
+        assert (await _next(client, NewTemplate)).template_id == 2
+        current = second
+        first.server_ends[0].close()
+        await _next(client, TdDisconnected)
+        await _next(client, TdConnected)
+        nt2 = await _next(client, NewTemplate)
+        prev2 = await _next(client, SetNewPrevHashTd)
+        assert nt2.template_id == 1 and prev2.prev_hash == b"\x33" * 32
+        assert client.templates == {1: nt2} and client.active_template == nt2
+    await first.stop()
+    await second.stop()

@@ -213,6 +213,7 @@ class TemplateProviderService:
         #: (block hash, node's answer) of the latest submissions, for tests and dashboards.
         self.submitted: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1000)
         self.templates_applied = 0
+        self._tips_by_poll = 0
 
     # ---- node side -------------------------------------------------------------------------
 
@@ -240,7 +241,7 @@ class TemplateProviderService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _fetch(self, longpollid: str | None = None) -> None:
+    async def _fetch(self, longpollid: str | None = None, trigger: str = "poll") -> None:
         """One getblocktemplate; apply the reply if no newer request was applied already."""
         self._issued += 1
         seq = self._issued
@@ -261,9 +262,9 @@ class TemplateProviderService:
         elif seq <= self._applied:
             return  # a newer request's reply was applied already
         self._applied = max(self._applied, seq)
-        self._apply(template)
+        self._apply(template, trigger)
 
-    def _apply(self, template: BlockTemplate) -> None:
+    def _apply(self, template: BlockTemplate, trigger: str = "poll") -> None:
         now = asyncio.get_running_loop().time()
         previous = self.core.current
         sends = self.core.update_template(template, now)
@@ -276,9 +277,23 @@ class TemplateProviderService:
                 len(template.transactions),
                 template.total_fees,
             )
+            self._check_zmq(previous is not None, trigger)
         self._dispatch(sends)
         self._timer_changed.set()
         self.first_template.set()
+
+    def _check_zmq(self, had_tip: bool, trigger: str) -> None:
+        """Warn when ZMQ is configured but new blocks keep being found by polling instead."""
+        if not self.options.zmq_hashblock or not had_tip:
+            return
+        self._tips_by_poll = self._tips_by_poll + 1 if trigger == "poll" else 0
+        if self._tips_by_poll == 2:
+            log.warning(
+                "new blocks are found by polling, not announced on ZMQ %s: is bitcoind "
+                "running with -zmqpubhashblock=%s?",
+                self.options.zmq_hashblock,
+                self.options.zmq_hashblock,
+            )
 
     async def _guarded(self, op: Callable[[], Awaitable[None]]) -> None:
         """Run ``op`` until it succeeds once, logging and backing off on node trouble."""
@@ -301,16 +316,16 @@ class TemplateProviderService:
 
     async def _longpoll_loop(self) -> None:
         await self.first_template.wait()
-        while True:
+
+        async def poll() -> None:
             current = self.core.current
             longpollid = current.longpollid if current is not None else None
-            if longpollid is None:
+            if longpollid is None:  # a node without long polling: the refresh loop does it
                 await asyncio.sleep(self.options.refresh_interval)
-                continue
+                return
+            await self._fetch(longpollid, trigger="longpoll")
 
-            async def poll(lp: str = longpollid) -> None:
-                await self._fetch(lp)
-
+        while True:
             await self._guarded(poll)
 
     async def _zmq_loop(self, endpoint: str) -> None:
@@ -329,7 +344,7 @@ class TemplateProviderService:
                 if len(parts) >= 2 and parts[0] == b"hashblock":
                     log.debug("ZMQ hashblock %s", parts[1].hex())
                     # Fetch at once (not via the refresh loop's wait) for the lowest latency.
-                    await self._guarded(self._fetch)
+                    await self._guarded(lambda: self._fetch(trigger="zmq"))
         finally:
             sock.close(linger=0)
 
