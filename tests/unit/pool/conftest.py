@@ -33,6 +33,7 @@ from stratumv2.protocol import (
     SetupConnection,
     SubmitSharesExtended,
     SubmitSharesStandard,
+    decode_frame,
 )
 from stratumv2.roles.pool.core import PoolConfig, PoolCore
 
@@ -134,7 +135,7 @@ class TestMiner:
         """Apply the messages addressed to this connection; return every action."""
         for action in actions:
             if isinstance(action, tuple) and action[0] == self.conn_id:
-                self.handle(action[1])
+                self.handle(as_message(action))
         return actions
 
     def handle(self, msg: Any) -> None:
@@ -264,6 +265,13 @@ class TestMiner:
         return self.feed(self.core.on_connection_message(self.conn_id, share, now))
 
 
+def as_message(action: tuple[Any, ...]) -> Any:
+    """The message of a send action; a pre-encoded ``(conn, header, payload)`` is decoded."""
+    if len(action) == 3:
+        return decode_frame(action[1] + action[2])
+    return action[1]
+
+
 def _hash_value(v: int, prev: bytes, root: bytes, nt: int, bits: int, nonce: int) -> int:
     header = HEADER_STRUCT.pack(v & 0xFFFFFFFF, prev, root, nt, bits, nonce)
     return int.from_bytes(sha256d(header), "little")
@@ -281,6 +289,15 @@ class PoolKit:
     ff: bytes = FF
     max_target: int = MAX_TARGET
     miners: list[TestMiner] = field(default_factory=list)
+
+    @staticmethod
+    def sent(actions: list[Any], conn_id: int | None = None) -> list[Any]:
+        """Messages of the send actions (for ``conn_id``), decoding pre-encoded frames."""
+        return [
+            as_message(a)
+            for a in actions
+            if isinstance(a, tuple) and (conn_id is None or a[0] == conn_id)
+        ]
 
     def miner(self, conn_id: int, flags: int = 0) -> TestMiner:
         miner = TestMiner(self.core, conn_id, flags)

@@ -19,6 +19,7 @@ from stratumv2.protocol import (
     SubmitSharesError,
     UpdateChannel,
     UpdateChannelError,
+    decode_frame,
 )
 from stratumv2.roles.pool.core import Disconnect
 
@@ -26,7 +27,11 @@ STANDARD_JOBS = 0x1
 
 
 def _sent(actions: list[Any], conn_id: int | None = None) -> list[Any]:
-    return [a[1] for a in actions if isinstance(a, tuple) and (conn_id is None or a[0] == conn_id)]
+    out = []
+    for a in actions:
+        if isinstance(a, tuple) and (conn_id is None or a[0] == conn_id):
+            out.append(decode_frame(a[1] + a[2]) if len(a) == 3 else a[1])
+    return out
 
 
 def test_setup_success_version_2(kit: Any) -> None:
@@ -231,3 +236,35 @@ def test_channel_opened_between_future_template_and_tip(kit: Any) -> None:
         assert ch.prev.prev_hash == bytes(32) and ch.active in ch.jobs
         out = m.submit(m.share(ch.channel_id))
         assert not any(isinstance(x, SubmitSharesError) for x in _sent(out))
+
+
+def test_fast_path_frames_equal_the_codec(kit: Any) -> None:
+    from stratumv2.protocol import encode_frame
+
+    miner = kit.miner(1, STANDARD_JOBS)
+    miner.open_standard()
+    kit.miner(2).open_extended()
+    kit.template(2)
+    out = kit.core.on_set_new_prev_hash(_prev(kit), kit.now)
+    frames = [a for a in out if isinstance(a, tuple) and len(a) == 3]
+    assert len(frames) == 2  # the standalone channel, and the group of connection 2
+    for _, header, payload in frames:
+        msg = decode_frame(header + payload)
+        assert isinstance(msg, SetNewPrevHashMining)
+        assert encode_frame(msg) == header + payload
+    kit.broadcast(out)
+    kit.core.activate_pending(kit.now)
+    assert kit.core.channel(1, 1).tip.prev_hash == bytes(32)
+
+
+def _prev(kit: Any) -> Any:
+    from stratumv2.bitcoin.target import bits_to_target
+    from stratumv2.protocol import SetNewPrevHashTd
+
+    return SetNewPrevHashTd(
+        template_id=2,
+        prev_hash=bytes(32),
+        header_timestamp=int(kit.now),
+        n_bits=kit.bits,
+        target=bits_to_target(kit.bits).to_bytes(32, "little"),
+    )

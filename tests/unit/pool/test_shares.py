@@ -39,10 +39,10 @@ def test_valid_shares_acked_in_batches_after_store(kit: Any) -> None:
     ((conn_id, ack),) = store.acks
     assert conn_id == 1 and isinstance(ack, SubmitSharesSuccess)
     assert ack.new_submits_accepted_count == 3 and ack.last_sequence_number == 3
-    assert {r.user for r in store.records} == {"alice"} and {r.worker for r in store.records} == {
-        "w1"
-    }
-    assert all(r.accepted and r.difficulty > 0 for r in store.records)
+    assert {r.user for r in store.share_records()} == {"alice"} and {
+        r.worker for r in store.share_records()
+    } == {"w1"}
+    assert all(r.accepted and r.difficulty > 0 for r in store.share_records())
 
 
 def test_tick_flushes_incomplete_batch(kit: Any) -> None:
@@ -162,7 +162,7 @@ def test_rejected_shares_are_recorded_as_rejects(kit: Any) -> None:
     miner.open_standard()
     miner.submit(miner.share(1, miss=True))
     (store,) = [a for a in kit.tick(kit.now + 10) if isinstance(a, StoreShares)]
-    (rec,) = store.records
+    (rec,) = store.share_records()
     assert not rec.accepted and rec.reject_reason == "difficulty-too-low"
 
 

@@ -5,7 +5,8 @@
 ``on_connection_message``, ``connection_lost``, ``on_tick``), always with ``now``, and gets back
 a list of *actions* to carry out in order:
 
-* ``(conn_id, message)`` tuples: a message to write to that connection;
+* ``(conn_id, message)`` tuples: a message to write to that connection
+  (``(conn_id, header, payload)``: the same, already encoded);
 * :class:`SubmitBlock`: send ``solution`` to the Template Provider at once (it always comes
   first in the list), then store ``record``;
 * :class:`StoreShares`: commit ``records`` to the share store, *then* write ``acks``
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -61,6 +63,7 @@ from stratumv2.protocol import (
     OpenMiningChannelError,
     OpenStandardMiningChannel,
     OpenStandardMiningChannelSuccess,
+    SetNewPrevHashMining,
     SetNewPrevHashTd,
     SetupConnection,
     SetupConnectionError,
@@ -75,6 +78,7 @@ from stratumv2.protocol import (
 )
 from stratumv2.protocol import common as _common
 from stratumv2.protocol import mining as _mining
+from stratumv2.protocol.framing import encode_header
 
 __all__ = [
     "RATE_LIMITED",
@@ -82,6 +86,7 @@ __all__ = [
     "Disconnect",
     "PoolConfig",
     "PoolCore",
+    "ShareRow",
     "StoreShares",
     "SubmitBlock",
     "parse_user_identity",
@@ -110,12 +115,23 @@ class SubmitBlock:
     channel_id: int
 
 
+ShareRow: TypeAlias = tuple[
+    float, str, str, float, int, int, float | None, bytes | None, bool, str | None
+]
+"""A share for the store as a plain tuple, in :class:`~stratumv2.app.store.ShareRecord`'s
+field order (a tuple costs a tenth of a frozen dataclass on the share path)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreShares:
     """Commit ``records``; only after the commit, send each ``(conn_id, ack)`` in ``acks``."""
 
-    records: tuple[ShareRecord, ...]
+    records: tuple[ShareRow, ...]
     acks: tuple[tuple[int, SubmitSharesSuccess], ...] = ()
+
+    def share_records(self) -> list[ShareRecord]:
+        """``records`` as the store's :class:`~stratumv2.app.store.ShareRecord` objects."""
+        return [ShareRecord(*row) for row in self.records]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +142,14 @@ class Disconnect:
     reason: str
 
 
-Action: TypeAlias = tuple[int, Message] | SubmitBlock | StoreShares | Disconnect
-"""What :class:`PoolCore` asks the service to do; see the module docstring."""
+Action: TypeAlias = (
+    tuple[int, Message] | tuple[int, bytes, bytes] | SubmitBlock | StoreShares | Disconnect
+)
+"""What :class:`PoolCore` asks the service to do; see the module docstring.
+``(conn_id, header, payload)`` is a message already encoded (6-byte header, payload)."""
+
+_U32X2 = struct.Struct("<II")
+_SNPH_HEADER = encode_header(0, SetNewPrevHashMining.MSG_TYPE, 48, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +261,8 @@ class PoolCore:
         )
         self.channel_config = config.channel_config()
         self.connections: dict[int, _Connection] = {}
-        self._pending_records: list[ShareRecord] = []
+        self._pending_records: list[ShareRow] = []
+        self._pending_activation: tuple[ChainTip, list[GroupChannel], list[Channel]] | None = None
         self._last_flush: float | None = None
         self.shares_accepted = 0
         self.shares_rejected = 0
@@ -267,6 +290,7 @@ class PoolCore:
         A future template gives future jobs (activated by the next ``SetNewPrevHash``); a
         template on the current tip gives active jobs that replace the current ones.
         """
+        self.activate_pending(now)
         self.factory.on_new_template(template)
         future = self.factory.is_future(template.template_id)
         if not future and self.factory.tip is None:
@@ -289,15 +313,75 @@ class PoolCore:
         return out
 
     def on_set_new_prev_hash(self, message: SetNewPrevHashTd, now: float) -> list[Action]:
-        """A new chain tip: activate the future jobs everywhere (one message per group)."""
+        """A new chain tip: one ``SetNewPrevHash`` per group and per standalone channel.
+
+        Fast path (the network target did not change): the messages are returned at once as
+        pre-encoded frames and the channels are switched to the new tip by
+        :meth:`activate_pending` -- which the service calls right after writing them, and
+        which every other entry point applies first. A target change takes the slow path,
+        so that each ``SetTarget`` precedes its ``SetNewPrevHash``.
+        """
+        self.activate_pending(now)
+        old = self.factory.tip
         tip = self.factory.on_set_new_prev_hash(message)
         self.allocator.on_new_prev_hash()
+        if old is None or old.nbits != tip.nbits:
+            return self._activate_all(tip, now)
+        tid = tip.template_id
+        tail = tip.prev_hash + _U32X2.pack(tip.min_ntime, tip.nbits)
+        pack = _U32X2.pack
+        out: list[Action] = []
+        groups: list[GroupChannel] = []
+        channels: list[Channel] = []
+        for conn in self.connections.values():
+            cid = conn.id
+            for group in conn.groups.values():
+                if not group.members:
+                    continue
+                job_id = _group_future_job_id(group, tid)
+                if job_id is None:  # created after the future template: the slow way
+                    job = self.factory.job(tid, group.payout)
+                    out.append((cid, group.new_job(job, True, now)))
+                    for msg in group.on_new_prev_hash(tip):
+                        out.append((cid, msg))
+                    continue
+                out.append((cid, _SNPH_HEADER, pack(group.group_channel_id, job_id) + tail))
+                groups.append(group)
+            for state in conn.channels.values():
+                if state.group is not None:
+                    continue
+                channel = state.channel
+                job_id = channel.future_job_id(tid)
+                if job_id is None:  # opened after the future template
+                    job = self.factory.job(tid, channel.payout)
+                    out.append((cid, channel.new_job(job, True, now)))  # type: ignore[attr-defined]
+                    for msg in channel.on_new_prev_hash(tip):
+                        out.append((cid, msg))
+                    continue
+                out.append((cid, _SNPH_HEADER, pack(channel.channel_id, job_id) + tail))
+                channels.append(channel)
+        self._pending_activation = (tip, groups, channels)
+        return out
+
+    def activate_pending(self, now: float) -> list[Action]:
+        """Switch the channels to the tip whose ``SetNewPrevHash`` frames were just sent."""
+        pending, self._pending_activation = self._pending_activation, None
+        if pending is None:
+            return []
+        tip, groups, channels = pending
+        for group in groups:
+            group.on_new_prev_hash(tip)  # same target: only the (sent) SetNewPrevHash
+        for channel in channels:
+            channel.on_new_prev_hash(tip)
+        return []
+
+    def _activate_all(self, tip: ChainTip, now: float) -> list[Action]:
         out: list[Action] = []
         for conn in self.connections.values():
             cid = conn.id
             for group in conn.groups.values():
                 if group.members:
-                    if not _group_has_future(group, tip.template_id):
+                    if _group_future_job_id(group, tip.template_id) is None:
                         job = self.factory.job(tip.template_id, group.payout)
                         out.append((cid, group.new_job(job, True, now)))
                     for msg in group.on_new_prev_hash(tip):
@@ -306,7 +390,6 @@ class PoolCore:
                 channel = state.channel
                 if state.group is None:
                     if channel.future_job_id(tip.template_id) is None:
-                        # opened after the future template: its future job goes out now
                         job = self.factory.job(tip.template_id, channel.payout)
                         out.append((cid, channel.new_job(job, True, now)))  # type: ignore[attr-defined]
                     for msg in channel.on_new_prev_hash(tip):
@@ -333,6 +416,8 @@ class PoolCore:
 
     def on_connection_message(self, conn_id: int, message: Message, now: float) -> list[Action]:
         """A message from a downstream connection; the actions it causes."""
+        if self._pending_activation is not None:
+            self.activate_pending(now)
         conn = self.connections.get(conn_id)
         if conn is None:
             return []
@@ -629,15 +714,17 @@ class PoolCore:
         if isinstance(result, Rejected):
             self.shares_rejected += 1
             self._pending_records.append(
-                ShareRecord(
-                    time=now,
-                    user=state.user,
-                    worker=state.worker,
-                    difficulty=0.0,
-                    channel_id=msg.channel_id,
-                    job_id=msg.job_id,
-                    accepted=False,
-                    reject_reason=result.error_code,
+                (
+                    now,
+                    state.user,
+                    state.worker,
+                    0.0,
+                    msg.channel_id,
+                    msg.job_id,
+                    None,
+                    None,
+                    False,
+                    result.error_code,
                 )
             )
             return [(cid, result.response)]
@@ -653,7 +740,7 @@ class PoolCore:
         share_hash: bytes | None = None,
     ) -> None:
         self._pending_records.append(
-            ShareRecord(
+            (
                 now,
                 state.user,
                 state.worker,
@@ -662,6 +749,8 @@ class PoolCore:
                 msg.job_id,
                 None,
                 share_hash,
+                True,
+                None,
             )
         )
 
@@ -747,6 +836,7 @@ class PoolCore:
         Incomplete ``SubmitShares.Success`` batches older than ``ack_interval`` are flushed
         (with their records first), so a slow miner still sees its shares counted.
         """
+        self.activate_pending(now)
         out: list[Action] = []
         if self._last_flush is None:
             self._last_flush = now
@@ -796,8 +886,8 @@ def _group_future_jobs(group: GroupChannel) -> Iterable[tuple[int, MiningJob]]:
     return list(group._future.items())
 
 
-def _group_has_future(group: GroupChannel, template_id: int) -> bool:
-    return template_id in group._future_by_template
+def _group_future_job_id(group: GroupChannel, template_id: int) -> int | None:
+    return group._future_by_template.get(template_id)
 
 
 def _job_message(channel: Channel, job_id: int, job: MiningJob) -> Message:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stratumv2.app.store import AsyncStore, BlockRecord, ShareRecord
+from stratumv2.app.store import AsyncStore, BlockRecord, ShareRecord, Store
 from stratumv2.mining.errors import MiningError
 from stratumv2.net.limits import Limits
 from stratumv2.net.pump import ConnectionClosed, Sv2Connection
@@ -37,6 +37,7 @@ from stratumv2.roles.pool.core import (
     Action,
     Disconnect,
     PoolCore,
+    ShareRow,
     StoreShares,
     SubmitBlock,
 )
@@ -132,7 +133,7 @@ class PoolService:
         self._ids = itertools.count(1)
         self._listeners: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[Any]] = []
-        self._pending_records: list[ShareRecord] = []
+        self._pending_records: list[ShareRow] = []
         self._pending_blocks: list[BlockRecord] = []
         self._pending_acks: list[tuple[int, SubmitSharesSuccess]] = []
         self._store_wakeup = asyncio.Event()
@@ -230,6 +231,7 @@ class PoolService:
                 started = time.perf_counter()
                 await self._execute(self.core.on_set_new_prev_hash(event, now))
                 self.last_fanout = time.perf_counter() - started
+                await self._execute(self.core.activate_pending(now))
                 self.ready.set()
             elif isinstance(event, TdConnected):
                 self.core.on_td_reset()
@@ -267,13 +269,21 @@ class PoolService:
 
     async def _execute(self, actions: list[Action]) -> None:
         connections = self.connections
+        dirty: dict[int, Sv2Connection] = {}  # one socket write per connection, not per message
         for action in actions:
             if type(action) is tuple:
-                conn_id, message = action
-                conn = connections.get(conn_id)
-                if conn is not None:
-                    self._write(conn, message)
-            elif isinstance(action, SubmitBlock):
+                conn = connections.get(action[0])
+                if conn is not None and not conn.is_closed:
+                    if len(action) == 2:
+                        conn.core.send(action[1])
+                    else:
+                        conn.core.send_frame(action[1], action[2])
+                    dirty[action[0]] = conn
+                continue
+            if dirty:  # keep the order: what came before goes out first
+                self._flush(dirty)
+                dirty = {}
+            if isinstance(action, SubmitBlock):
                 await self._submit_block(action)
             elif isinstance(action, StoreShares):
                 self._store(action)
@@ -281,6 +291,19 @@ class PoolService:
                 conn = connections.get(action.conn_id)
                 if conn is not None:
                     conn.fail(action.reason)
+        if dirty:
+            self._flush(dirty)
+
+    def _flush(self, dirty: dict[int, Sv2Connection]) -> None:
+        limit = self.max_write_backlog
+        for conn in dirty.values():
+            data = conn.core.data_to_send()
+            transport = conn._transport  # the pump exposes neither a batch write nor the backlog
+            if not data or transport is None or conn.is_closed:
+                continue
+            transport.write(data)
+            if transport.get_write_buffer_size() > limit:
+                conn.fail(f"not reading: over {limit} bytes unsent")
 
     def _write(self, conn: Sv2Connection, message: Message) -> None:
         if conn.is_closed:
@@ -289,7 +312,7 @@ class PoolService:
             conn.send_nowait(message)
         except ConnectionClosed:
             return
-        transport = conn._transport  # the pump exposes no backlog size
+        transport = conn._transport
         if transport is not None and transport.get_write_buffer_size() > self.max_write_backlog:
             conn.fail(f"not reading: over {self.max_write_backlog} bytes unsent")
 
@@ -335,7 +358,7 @@ class PoolService:
             blocks, self._pending_blocks = self._pending_blocks, []
             if self.store is not None:
                 try:
-                    await self.store.record_batch(records, blocks)
+                    await self.store.call(_committer(records, blocks))
                 except Exception:
                     log.exception("share store failed; %d shares not acknowledged", len(records))
                     continue
@@ -350,3 +373,12 @@ class PoolService:
         while True:
             await asyncio.sleep(self.tick_interval)
             await self._execute(self.core.on_tick(time.time()))
+
+
+def _committer(rows: list[ShareRow], blocks: list[BlockRecord]) -> Callable[[Store], None]:
+    """Store ``rows`` and ``blocks`` in one transaction (runs on the store's thread)."""
+
+    def commit(store: Store) -> None:
+        store.record_batch([ShareRecord(*row) for row in rows], blocks)
+
+    return commit
