@@ -21,7 +21,7 @@ from stratumv2.bitcoin.target import bits_to_target, difficulty_to_target
 from stratumv2.bitcoin.tx import TxOut
 from stratumv2.mining.shares import solve_header
 from stratumv2.mining.vardiff import VardiffConfig
-from stratumv2.protocol import NewTemplate, SetNewPrevHashTd
+from stratumv2.protocol import NewTemplate, SetNewPrevHashTd, decode_header, decode_payload
 from stratumv2.roles.pool.core import (
     Disconnect,
     PoolConfig,
@@ -229,7 +229,9 @@ class Harness:
     def pool_actions(self, actions: list[Any]) -> None:
         for action in actions:
             if isinstance(action, tuple):
-                conn_id, message = action
+                conn_id, message = action[0], action[1]
+                if len(action) == 3:  # a pre-encoded frame (header, payload) fanned out
+                    message = decode_payload(decode_header(action[1]), action[2])
                 if conn_id == UPSTREAM and self.connected:
                     self.run(self.core.on_upstream_message(message, self.now))
             elif isinstance(action, SubmitBlock):

@@ -41,7 +41,7 @@ from stratumv2.roles.translator.core import (
     TranslatorCore,
 )
 
-__all__ = ["TranslatorService", "UpstreamSource", "endpoint_source"]
+__all__ = ["TranslatorService", "UpstreamSource", "endpoint_source", "start_embedded"]
 
 log = logging.getLogger("stratumv2.translator")
 
@@ -307,3 +307,26 @@ class TranslatorService:
         while True:
             await asyncio.sleep(self.tick_interval)
             self._execute(self.core.on_tick(time.time()))
+
+
+async def start_embedded(
+    connect: Callable[[], Awaitable[Sv2Connection]],
+    core: TranslatorCore,
+    *,
+    name: str = "in-process pool",
+    limits: Limits | None = None,
+) -> TranslatorService:
+    """A translator whose upstream is a server in this process (no listening socket).
+
+    ``connect`` opens the in-memory connection, e.g. ``pool.server.connect_in_memory``;
+    hand SV1 connections to the result's :meth:`TranslatorService.serve_transport` (the
+    pool's ``sv1_handler`` hook, or :func:`stratumv2.net.mux.serve_mux`).
+    """
+    service = TranslatorService(
+        core,
+        [UpstreamSource(name, connect)],
+        limits=limits,
+        backoff=Backoff(initial=0.2, maximum=5.0),
+    )
+    await service.start(None)
+    return service
