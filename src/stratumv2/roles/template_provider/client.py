@@ -32,9 +32,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from stratumv2.net.client import open_sv2_connection
+from stratumv2.net.client import AuthorityKey, open_sv2_connection
 from stratumv2.net.limits import Limits
 from stratumv2.protocol import (
     CoinbaseOutputConstraints,
@@ -96,14 +96,15 @@ class TemplateDistributionClient:
     """Follows one Template Provider; see the module docstring for an example.
 
     ``address`` is ``(host, port)``; ``authority_key`` the TP's authority public key (SRI's
-    base58check text or an XOnlyPublicKey), or None to accept any (as SRI does without
-    ``public_key``). ``connect`` replaces the Noise/TCP connection (in-memory pipes, tests).
+    base58check text, 32 x-only bytes or an XOnlyPublicKey), or None to accept any (as SRI
+    does without ``public_key``). ``connect`` replaces the Noise/TCP connection (in-memory
+    pipes, tests).
     """
 
     def __init__(
         self,
         address: tuple[str, int] | None = None,
-        authority_key: Any = None,
+        authority_key: AuthorityKey = None,
         *,
         constraints: ClientConstraints | None = None,
         connect: ConnectFn | None = None,
@@ -194,7 +195,8 @@ class TemplateDistributionClient:
     async def request_transaction_data(
         self, template_id: int, timeout: float = 10.0
     ) -> RequestTransactionDataSuccess:
-        """The template's transactions; raises :class:`TransactionDataError`."""
+        """The template's transactions; raises :class:`TransactionDataError` (also when not
+        connected, on disconnection, or after ``timeout`` seconds: ``error_code`` says which)."""
         if self._peer is None or not self.connected:
             raise TransactionDataError(template_id, "not-connected")
         future: asyncio.Future[RequestTransactionDataSuccess] = (
@@ -204,6 +206,8 @@ class TemplateDistributionClient:
         try:
             await self._peer.send(RequestTransactionData(template_id=template_id))
             return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise TransactionDataError(template_id, "timeout") from None
         finally:
             waiting = self._pending_data.get(template_id)
             if waiting and future in waiting:

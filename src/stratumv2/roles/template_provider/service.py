@@ -118,6 +118,12 @@ class BlockStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         return path
 
     def record_result(self, hash_hex: str, result: str | None) -> None:
