@@ -26,7 +26,7 @@ def test_flags_override_and_fallbacks() -> None:
         TranslatorSettings,
         EXAMPLE,
         {
-            "upstream": ("10.0.0.1:1", "10.0.0.2:2"),
+            "upstream": ("127.0.0.1:1", "127.0.0.2:2"),
             "aggregate": True,
             "upstream_authority_key": "k",
         },
