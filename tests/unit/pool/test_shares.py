@@ -49,9 +49,12 @@ def test_tick_flushes_incomplete_batch(kit: Any) -> None:
     miner = kit.miner(1)
     miner.open_standard()
     miner.submit(miner.share(1))
-    assert not [a for a in kit.tick(kit.now + 0.5) if isinstance(a, StoreShares)]
-    (store,) = [a for a in kit.tick(kit.now + 5) if isinstance(a, StoreShares)]
+    stores = []
+    for i in range(4):  # each tick visits a quarter of the connections
+        stores += [a for a in kit.tick(kit.now + 1 + i) if isinstance(a, StoreShares)]
+    (store,) = stores
     assert len(store.records) == 1 and store.acks[0][1].new_submits_accepted_count == 1
+    assert store.acks[0][1].last_sequence_number == miner.seq
 
 
 def test_invalid_channel_id_unknown_and_foreign(kit: Any) -> None:
@@ -161,7 +164,7 @@ def test_rejected_shares_are_recorded_as_rejects(kit: Any) -> None:
     miner = kit.miner(1)
     miner.open_standard()
     miner.submit(miner.share(1, miss=True))
-    (store,) = [a for a in kit.tick(kit.now + 10) if isinstance(a, StoreShares)]
+    (store,) = [a for a in kit.tick(kit.now + 10) if isinstance(a, StoreShares)]  # ack_interval
     (rec,) = store.share_records()
     assert not rec.accepted and rec.reject_reason == "difficulty-too-low"
 

@@ -149,6 +149,7 @@ Action: TypeAlias = (
 ``(conn_id, header, payload)`` is a message already encoded (6-byte header, payload)."""
 
 _U32X2 = struct.Struct("<II")
+_TICK_SLICES = 4
 _SNPH_HEADER = encode_header(0, SetNewPrevHashMining.MSG_TYPE, 48, True)
 
 
@@ -264,6 +265,7 @@ class PoolCore:
         self._pending_records: list[ShareRow] = []
         self._pending_activation: tuple[ChainTip, list[GroupChannel], list[Channel]] | None = None
         self._last_flush: float | None = None
+        self._tick_count = 0
         self.shares_accepted = 0
         self.shares_rejected = 0
         self.blocks_found = 0
@@ -833,10 +835,14 @@ class PoolCore:
     def on_tick(self, now: float) -> list[Action]:
         """Periodic work (call every second or so): vardiff for slow miners, ack flushing.
 
-        Incomplete ``SubmitShares.Success`` batches older than ``ack_interval`` are flushed
-        (with their records first), so a slow miner still sees its shares counted.
+        Each call visits a quarter of the connections (so one call stays short with many
+        channels): vardiff ticks, and incomplete ``SubmitShares.Success`` batches are flushed
+        (with the pending records first), so a slow miner still sees its shares counted.
+        Records of rejected shares are committed at least every ``ack_interval``.
         """
         self.activate_pending(now)
+        self._tick_count += 1
+        part = self._tick_count % _TICK_SLICES
         out: list[Action] = []
         if self._last_flush is None:
             self._last_flush = now
@@ -844,6 +850,8 @@ class PoolCore:
         acks: list[tuple[int, SubmitSharesSuccess]] = []
         for conn in self.connections.values():
             cid = conn.id
+            if cid % _TICK_SLICES != part:
+                continue
             for state in conn.channels.values():
                 if state.vardiff is not None:
                     change = state.vardiff.on_tick(now)
@@ -851,11 +859,10 @@ class PoolCore:
                         set_target = state.channel.set_target(change.target)
                         if set_target is not None:
                             out.append((cid, set_target))
-                if flush:
-                    ack = state.channel.flush_acks()
-                    if ack is not None:
-                        acks.append((cid, ack))
-        if flush and (acks or self._pending_records):
+                ack = state.channel.flush_acks()
+                if ack is not None:
+                    acks.append((cid, ack))
+        if acks or (flush and self._pending_records):
             out.append(self._store_with_acks(tuple(acks), now))
         elif flush:
             self._last_flush = now
