@@ -86,6 +86,9 @@ class BlockInfo:
 
     record: BlockRecord
     accepted: bool | None = None
+    """True: in the node's best chain; False: unknown to the node, or stale."""
+    node_status: str = "checking"
+    """``accepted``, ``stale`` (valid, not on the best chain), ``unknown`` or ``checking``."""
     tx_count: int | None = None
     checked_at: float | None = None
 
@@ -118,16 +121,48 @@ def reached_difficulty(share: ShareRecord) -> float:
     return best
 
 
+class _ObservedSqlStore(Store):
+    """A :class:`Store` that reports each committed batch to a callback."""
+
+    on_commit: Callable[[Sequence[ShareRecord], Sequence[BlockRecord]], None] | None = None
+
+    def record_batch(
+        self, shares: Sequence[ShareRecord], blocks: Sequence[BlockRecord] = ()
+    ) -> None:
+        """Store and commit (as :meth:`Store.record_batch`), then report."""
+        super().record_batch(shares, blocks)
+        if self.on_commit is not None:
+            self.on_commit(shares, blocks)
+
+
 class ObservedStore(AsyncStore):
-    """An :class:`AsyncStore` that tells a :class:`Monitor` what it committed."""
+    """An :class:`AsyncStore` that tells a :class:`Monitor` what it committed.
+
+    The hook sits in the synchronous store's ``record_batch`` (every share batch and block
+    goes through it, whichever way the pool calls the store) and hands the records to the
+    event loop, so the monitor runs on the loop's thread after the commit.
+    """
 
     monitor: Monitor | None = None
 
-    async def record_batch(
-        self, shares: Sequence[ShareRecord], blocks: Sequence[BlockRecord] = ()
-    ) -> None:
-        """Store and commit, then tell the monitor."""
-        await super().record_batch(shares, blocks)
+    async def open(self) -> ObservedStore:
+        """Open (and migrate) the database on the worker thread."""
+        loop = asyncio.get_running_loop()
+        path, synchronous = self._path, self._synchronous
+
+        def make() -> Store:
+            store = _ObservedSqlStore(path, synchronous=synchronous, check_same_thread=False)
+
+            def committed(shares: Sequence[ShareRecord], blocks: Sequence[BlockRecord]) -> None:
+                loop.call_soon_threadsafe(self._committed, list(shares), list(blocks))
+
+            store.on_commit = committed
+            return store
+
+        self._store = await self._run(make)
+        return self
+
+    def _committed(self, shares: list[ShareRecord], blocks: list[BlockRecord]) -> None:
         if self.monitor is not None:
             self.monitor.on_records(shares, blocks)
 
@@ -252,10 +287,12 @@ class Monitor:
                 except Exception:
                     if self.clock() > deadline:
                         info.accepted = False
+                        info.node_status = "unknown"
                         break
                     await asyncio.sleep(0.2)
                     continue
-                info.accepted = int(block.get("confirmations", 0)) >= 0
+                info.accepted = int(block.get("confirmations", 0)) >= 1
+                info.node_status = "accepted" if info.accepted else "stale"
                 info.tx_count = int(block.get("nTx", len(block.get("tx", []))))
             info.checked_at = self.clock()
             if info.accepted:
@@ -417,6 +454,7 @@ class Monitor:
                     "time": record.time,
                     "worker": f"{record.user}.{record.worker}" if record.worker else record.user,
                     "accepted": None if info is None else info.accepted,
+                    "node_status": "unchecked" if info is None else info.node_status,
                     "tx_count": None if info is None else info.tx_count,
                 }
             )

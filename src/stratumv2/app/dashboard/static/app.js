@@ -99,8 +99,7 @@ function render(data) {
     ["previous block", t.prev_hash],
   ] : [["template", "waiting for the node"]]);
   fillTable("blocks", data.blocks.map(b => {
-    const verdict = b.accepted === null ? el("td", "checking…", "muted")
-      : el("td", b.accepted ? "accepted" : "not in chain", b.accepted ? "ok" : "bad");
+    const verdict = el("td", b.node_status, b.accepted ? "ok" : (b.accepted === null ? "muted" : "bad"));
     return [b.height, el("td", b.hash, "hash"), b.tx_count === null ? "–" : b.tx_count, b.pays, b.worker, verdict, fmtTime(b.time)];
   }), "no block found yet");
   fillTable("connections", data.connections.map(c => [c.protocol.toUpperCase(), c.peer, fmtBytes(c.bytes_in), fmtBytes(c.bytes_out)]), "no device connected");
