@@ -135,7 +135,7 @@ async def test_saved_block_resubmitted_at_start(
     assert f"resubmitting saved block {block_hash}" in caplog.text
 
 
-async def test_malformed_rpc_replies(
+async def test_malformed_rpc_replies_and_initial_download(
     tmp_path: Path, tp_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A fake HTTP server (this test only) answering garbage: logged, retried, no crash."""
@@ -156,9 +156,22 @@ async def test_malformed_rpc_replies(
         web.Response(text="\x00\xff garbage"),
     ]
     served = 0
+    infos = 0
 
     async def handle(request: web.Request) -> web.Response:
-        nonlocal served
+        nonlocal served, infos
+        body = await request.json()
+        if body["method"] == "getblockchaininfo":
+            infos += 1
+            syncing = infos <= 2
+            info = {
+                "chain": "main",
+                "initialblockdownload": syncing,
+                "blocks": 800_000,
+                "headers": 900_000,
+                "verificationprogress": 0.75,
+            }
+            return web.json_response({"result": info, "error": None, "id": body["id"]})
         reply = replies[served % len(replies)]
         served += 1
         return web.Response(text=reply.text, status=reply.status)
@@ -187,7 +200,8 @@ async def test_malformed_rpc_replies(
     assert "HTTP 502, not JSON: '<html>bad gateway</html>'" in text
     assert "sent an unusable template: getblocktemplate 'height' has the wrong type" in text
     assert "sent an unusable template: getblocktemplate reply is not an object" in text
-    assert "is in initial block download, waiting" in text
+    assert "is in initial block download, waiting" in text  # bitcoind's -10 error
+    assert "in initial block download (block 800000 of 900000, 75.0%)" in text
     assert "Traceback" not in text
 
 

@@ -215,7 +215,9 @@ def build_service(settings: TpSettings) -> TemplateProviderService:
     rpc = BitcoinRpc(**rpc_endpoint(settings))
     core = TemplateProviderCore(fee_delta=settings.fee_delta, min_interval=settings.min_interval)
     options = TpOptions(
-        zmq_hashblock=settings.zmq_hashblock, refresh_interval=settings.refresh_interval
+        zmq_hashblock=settings.zmq_hashblock,
+        refresh_interval=settings.refresh_interval,
+        expected_chain=settings.network,
     )
     store = BlockStore(settings.datadir_path() / "blocks")
     return TemplateProviderService(

@@ -49,6 +49,7 @@ __all__ = [
     "TD_SERVER_LIMITS",
     "BlockStore",
     "NodeState",
+    "NodeSyncing",
     "TdPeer",
     "TemplatePolicyFn",
     "TemplateProviderService",
@@ -97,6 +98,9 @@ class TpOptions:
     backoff_initial: float = 0.25
     backoff_max: float = 10.0
     submit_backoff_max: float = 5.0
+    expected_chain: str | None = None
+    """The network the user asked for (main, testnet4, signet, regtest); a node on another
+    chain is reported once in the log."""
 
 
 class BlockStore:
@@ -169,7 +173,17 @@ class NodeState:
         self.reason = reason
 
 
+class NodeSyncing(TemplateError):
+    """The node is still in initial block download: its tip is not worth mining on."""
+
+
+#: ``--network`` names -> the ``chain`` bitcoind reports in getblockchaininfo.
+_CHAIN_NAMES = {"main": "main", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
+
+
 def _describe_failure(url: str, exc: Exception) -> str:
+    if isinstance(exc, NodeSyncing):
+        return str(exc)
     if isinstance(exc, RpcError):
         if exc.code == RPC_CLIENT_IN_INITIAL_DOWNLOAD:
             return f"node at {url} is in initial block download, waiting for it to finish"
@@ -220,6 +234,8 @@ class TemplateProviderService:
         self.submitted: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1000)
         self.templates_applied = 0
         self._tips_by_poll = 0
+        self._synced = False
+        self._chain_warned = False
 
     # ---- node side -------------------------------------------------------------------------
 
@@ -251,6 +267,8 @@ class TemplateProviderService:
         """One getblocktemplate; apply the reply if no newer request was applied already."""
         self._issued += 1
         seq = self._issued
+        if not self._synced:
+            await self._check_node()
         timeout = self.options.longpoll_timeout if longpollid else None
         gbt = await self.rpc.getblocktemplate(longpollid, timeout=timeout)
         if self.policy is not None:
@@ -269,6 +287,33 @@ class TemplateProviderService:
             return  # a newer request's reply was applied already
         self._applied = max(self._applied, seq)
         self._apply(template, trigger)
+
+    async def _check_node(self) -> None:
+        """Before the first template (and after the node was lost): which chain, and is the
+        node still in initial block download? (bitcoind's getblocktemplate refuses during IBD
+        on mainnet only; on test networks it would serve templates on an old tip.)"""
+        info = await self.rpc.getblockchaininfo()
+        if not isinstance(info, dict):
+            raise MalformedTemplate(f"getblockchaininfo reply is not an object: {info!r:.80}")
+        chain = str(info.get("chain", "?"))
+        expected = _CHAIN_NAMES.get(self.options.expected_chain or "")
+        if expected is not None and chain != expected and not self._chain_warned:
+            self._chain_warned = True
+            log.warning(
+                "node at %s is on %s but the network setting is %s; following the node",
+                self.rpc.url,
+                chain,
+                self.options.expected_chain,
+            )
+        if info.get("initialblockdownload") is True and chain != "regtest":
+            progress = info.get("verificationprogress")
+            raise NodeSyncing(
+                f"node at {self.rpc.url} is in initial block download (block "
+                f"{info.get('blocks', '?')} of {info.get('headers', '?')}"
+                + (f", {progress * 100:.1f}%" if isinstance(progress, int | float) else "")
+                + "), waiting for it to finish"
+            )
+        self._synced = True
 
     def _apply(self, template: BlockTemplate, trigger: str = "poll") -> None:
         now = asyncio.get_running_loop().time()
@@ -309,6 +354,8 @@ class TemplateProviderService:
                 await op()
                 return
             except (RpcClientError, MalformedTemplate, TemplateError) as exc:
+                if not isinstance(exc, RpcError | NodeSyncing):
+                    self._synced = False  # the node may come back in another state
                 self.node.down(_describe_failure(self.rpc.url, exc), self.options.backoff_max)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.options.backoff_max)
