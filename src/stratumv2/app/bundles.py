@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from stratumv2.app.commands.pool import POOL_COINBASE_CONSTRAINTS, load_authority
 from stratumv2.app.commands.tp import PolicySettings, TpSettings, make_policy, rpc_endpoint
@@ -103,6 +103,20 @@ class BundleSettings(Settings):
             parse_host_port(value)
         return value or None
 
+    @field_validator("address")
+    @classmethod
+    def _payout_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        network = info.data.get("network")
+        if network is None:
+            return value  # the network itself is wrong: that error is enough
+        if not value:
+            raise ValueError("a payout address is required (--address)")
+        try:
+            address_to_script(value, network)
+        except ValueError as exc:
+            raise ValueError(f"not a {network} address: {exc}") from None
+        return value
+
     def datadir_path(self) -> Path:
         """The data directory, expanded."""
         return Path(self.datadir).expanduser()
@@ -118,11 +132,6 @@ class SoloSettings(BundleSettings):
     zmq_hashblock: str | None = Field(default=None, description="bitcoind zmqpubhashblock")
     fee_delta: int = Field(default=1000, ge=0, description="sats of new fees for a new template")
     min_interval: float = Field(default=30.0, ge=0, description="seconds between such templates")
-
-    @model_validator(mode="after")
-    def _check(self) -> SoloSettings:
-        _check_address(self.address, self.network)
-        return self
 
     def rpc_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :class:`BitcoinRpc` (cookie and URL found per network)."""
@@ -157,21 +166,12 @@ class DemoSettings(BundleSettings):
     duration: float | None = Field(default=None, gt=0, description="stop after N seconds")
     blocks: int | None = Field(default=None, ge=1, description="stop after N blocks")
 
-    @model_validator(mode="after")
-    def _check(self) -> DemoSettings:
-        if self.network != "regtest":
-            raise ValueError("network: the demo runs on regtest only")
-        _check_address(self.address, self.network)
-        return self
-
-
-def _check_address(address: str | None, network: str) -> None:
-    if not address:
-        raise ValueError("address: a payout address is required (--address)")
-    try:
-        address_to_script(address, network)
-    except ValueError as exc:
-        raise ValueError(f"address: {exc}") from None
+    @field_validator("network")
+    @classmethod
+    def _regtest_only(cls, value: str) -> str:
+        if value != "regtest":
+            raise ValueError("the demo runs on regtest only")
+        return value
 
 
 def _port_free(host: str, port: int) -> bool:
