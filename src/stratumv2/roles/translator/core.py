@@ -346,8 +346,33 @@ class TranslatorCore:
             return []
         device.stats.bytes_in += len(data)
         session = device.session
-        session.receive_data(data)
         out: list[Action] = []
+        closed: str | None = None
+        # one line at a time: an answer the role gives (authorize) must be in place before
+        # the next pipelined line (a submit) is checked by the session
+        start = 0
+        while start < len(data) and closed is None:
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end + 1
+            session.receive_data(data[start:end] if start or end < len(data) else data)
+            start = end
+            closed = self._drain_events(device, now, out)
+        if (
+            device.subscribe_ids
+            and device.channel is None
+            and not closed
+            and (device.username is not None or self.config.aggregate)
+        ):
+            out.extend(self._attach(device, now))
+        out.extend(self._flush(device))
+        if closed is not None:
+            out.append(CloseDevice(device_id, closed))
+            out.extend(self.device_lost(device_id, now))
+        return out
+
+    def _drain_events(self, device: _Device, now: float, out: list[Action]) -> str | None:
+        """Handle the events the session produced; the close reason if it closed."""
+        session = device.session
         closed: str | None = None
         while (event := session.next_event()) is not None:
             kind = type(event)
@@ -375,18 +400,7 @@ class TranslatorCore:
             elif kind is Disconnect:
                 assert isinstance(event, Disconnect)
                 closed = event.reason
-        if (
-            device.subscribe_ids
-            and device.channel is None
-            and not closed
-            and (device.username is not None or self.config.aggregate)
-        ):
-            out.extend(self._attach(device, now))
-        out.extend(self._flush(device))
-        if closed is not None:
-            out.append(CloseDevice(device_id, closed))
-            out.extend(self.device_lost(device_id, now))
-        return out
+        return closed
 
     def device_lost(self, device_id: int, now: float) -> list[Action]:
         """The device's connection is gone: close its channel (or free its slot)."""
