@@ -28,7 +28,7 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from stratumv2.app.store import BlockRecord, ShareRecord
 from stratumv2.bitcoin.address import address_to_script
@@ -79,6 +79,9 @@ from stratumv2.protocol import (
 from stratumv2.protocol import common as _common
 from stratumv2.protocol import mining as _mining
 from stratumv2.protocol.framing import encode_header
+
+if TYPE_CHECKING:
+    from stratumv2.roles.pool.custom_jobs import CustomJobs
 
 __all__ = [
     "RATE_LIMITED",
@@ -269,6 +272,7 @@ class PoolCore:
         self.shares_accepted = 0
         self.shares_rejected = 0
         self.blocks_found = 0
+        self.custom_jobs: CustomJobs | None = None  # work selection (JDC), set with a JDS
 
     # ---- Template Distribution ---------------------------------------------------------
 
@@ -301,6 +305,8 @@ class PoolCore:
         template_id = template.template_id
         job_for = self.factory.job
         for conn in self.connections.values():
+            if conn.flags & _common.REQUIRES_WORK_SELECTION:
+                continue  # custom jobs only
             cid = conn.id
             for group in conn.groups.values():
                 if group.members:
@@ -336,6 +342,8 @@ class PoolCore:
         groups: list[GroupChannel] = []
         channels: list[Channel] = []
         for conn in self.connections.values():
+            if conn.flags & _common.REQUIRES_WORK_SELECTION:
+                continue  # custom jobs only
             cid = conn.id
             for group in conn.groups.values():
                 if not group.members:
@@ -380,6 +388,8 @@ class PoolCore:
     def _activate_all(self, tip: ChainTip, now: float) -> list[Action]:
         out: list[Action] = []
         for conn in self.connections.values():
+            if conn.flags & _common.REQUIRES_WORK_SELECTION:
+                continue  # custom jobs only
             cid = conn.id
             for group in conn.groups.values():
                 if group.members:
@@ -439,6 +449,10 @@ class PoolCore:
         if tokens < 1.0:
             return self._refuse_flood(conn, message)
         conn.tokens = tokens - 1.0
+        if self.custom_jobs is not None and conn.flags & _common.REQUIRES_WORK_SELECTION:
+            handled = self.custom_jobs.on_message(self, conn, message, now)
+            if handled is not None:
+                return handled
         if kind is SubmitSharesStandard or kind is SubmitSharesExtended:
             return self._share(conn, message, now)  # type: ignore[arg-type]
         if kind is OpenStandardMiningChannel:
@@ -488,7 +502,9 @@ class PoolCore:
                 (cid, error),
                 Disconnect(cid, f"versions {msg.min_version}..{msg.max_version} exclude 2"),
             ]
-        unsupported = (msg.flags & ~_CLIENT_FLAGS) | (msg.flags & _common.REQUIRES_WORK_SELECTION)
+        unsupported = msg.flags & ~_CLIENT_FLAGS
+        if self.custom_jobs is None:  # work selection needs a JDS (custom_jobs.py)
+            unsupported |= msg.flags & _common.REQUIRES_WORK_SELECTION
         if unsupported:
             error = SetupConnectionError(
                 flags=unsupported,
