@@ -120,6 +120,7 @@ class MinerService:
         self._core: MinerCore | None = None
         self._conn: Sv2Connection | None = None
         self._block_prev_hash: bytes | None = None  # we found a block on this tip
+        self._work_prev_hash: dict[int, bytes] = {}  # recent work ids -> their tip
         self._sv1: Sv1Client | None = None
         self._sv1_flush: Callable[[], None] | None = None
 
@@ -191,7 +192,15 @@ class MinerService:
             self.pool.pause()
 
     def on_solution(self, solution: Solution) -> None:
-        """Submit a worker's solution on the current connection (if still current)."""
+        """Submit a worker's solution on the current connection (if still current).
+
+        Once we found a block on a tip, what the other workers still find on it is dropped:
+        it could only compete with our own block.
+        """
+        tip = self._work_prev_hash.get(solution.work_id)
+        if tip is not None and tip == self._block_prev_hash:
+            self.stats.stale_dropped += 1
+            return
         if self._sv1 is not None:
             self._on_sv1_solution(self._sv1, solution)
             return
@@ -238,6 +247,9 @@ class MinerService:
         """Act on the core's events; False when this connection is over."""
         while (event := core.next_event()) is not None:
             if isinstance(event, WorkChanged):
+                self._work_prev_hash[event.work.work_id] = event.work.prev_hash
+                while len(self._work_prev_hash) > 256:
+                    del self._work_prev_hash[next(iter(self._work_prev_hash))]
                 if event.work.prev_hash == self._block_prev_hash:
                     continue  # we found a block on this tip already: wait for the next one
                 self._block_prev_hash = None
