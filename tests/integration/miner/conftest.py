@@ -78,6 +78,27 @@ async def pool_subprocess(args: list[str], datadir: Path) -> AsyncIterator[tuple
         await proc.wait()
 
 
+@asynccontextmanager
+async def translator_subprocess(pool_port: int, pool_key: str) -> AsyncIterator[int]:
+    """`sv2 translator` on 127.0.0.1:0 in front of the pool; yields its SV1 port."""
+    proc = await asyncio.create_subprocess_exec(
+        str(SV2), "translator", "--listen", "127.0.0.1:0",
+        "--upstream", f"127.0.0.1:{pool_port}", "--upstream-authority-key", pool_key,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if "listening on" not in line:
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"translator did not start: {line!r} {err.decode()[-2000:]}")
+        yield int(line.rsplit(":", 1)[1])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
 async def run_miner(args: list[str], timeout: float = 120) -> tuple[int, str]:
     """`sv2 miner ARGS` to the end; (exit code, its log)."""
     proc = await asyncio.create_subprocess_exec(
@@ -97,4 +118,13 @@ async def run_miner(args: list[str], timeout: float = 120) -> tuple[int, str]:
 @pytest.fixture
 def stack() -> Any:
     """The helpers above, for the tests (test files import nothing from conftest)."""
-    return type("Stack", (), {"tp": tp_on_node, "pool": pool_subprocess, "miner": run_miner})
+    return type(
+        "Stack",
+        (),
+        {
+            "tp": tp_on_node,
+            "pool": pool_subprocess,
+            "translator": translator_subprocess,
+            "miner": run_miner,
+        },
+    )

@@ -70,3 +70,32 @@ async def test_wrong_authority_key_is_refused(tmp_path: Path, stack: Any) -> Non
                 )  # fmt: skip
                 assert code == 1
                 assert "connect to" in log and "failed" in log
+
+
+@pytest.mark.parametrize("rolling", [True, False], ids=["version-rolling", "fixed-version"])
+async def test_sv1_miner_through_translator_finds_blocks(
+    tmp_path: Path, stack: Any, rolling: bool
+) -> None:
+    async with running_node(tmp_path / "node") as node, node.rpc() as rpc:
+        await rpc.call("generatetoaddress", 1, node.address)
+        start_height = await rpc.getblockcount()
+        async with stack.tp(node.url, node.cookie_path, tmp_path / "tp") as tp:
+            pool_args = [
+                "--network", "regtest", "--listen", "127.0.0.1:0",
+                "--tp", f"127.0.0.1:{tp.port}", "--tp-authority-key", tp.authority_key,
+                "--address", REGTEST_ADDRESS, "--mode", "solo", "--share-batch-size", "1",
+            ]  # fmt: skip
+            async with (
+                stack.pool(pool_args, tmp_path / "pool") as (key, port),
+                stack.translator(port, key) as sv1_port,
+            ):
+                flags = [
+                    "--sv1", "--upstream", f"127.0.0.1:{sv1_port}", "--user", "rig9",
+                    "--max-shares", "3", "--duration", "30", "--status-interval", "1",
+                ]  # fmt: skip
+                if not rolling:
+                    flags.append("--no-version-rolling")
+                code, log = await stack.miner(flags)
+                assert code == 0, log[-3000:]
+                assert "block candidate" in log and "rejected 0" in log.splitlines()[-1], log
+                assert await rpc.getblockcount() >= start_height + 3, log[-3000:]

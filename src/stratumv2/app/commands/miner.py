@@ -121,6 +121,11 @@ class MinerSettings(Settings):
 @click.option(
     "--requires-standard-jobs", is_flag=True, default=None, help="Ask for NewMiningJob only."
 )
+@click.option(
+    "--version-rolling/--no-version-rolling",
+    default=None,
+    help="Roll BIP320 version bits (default on; SV1: mining.configure).",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--max-shares", type=int, default=None, help="Stop after N accepted shares.")
 @click.option("--status-interval", type=float, default=None, help="Seconds between status lines.")
