@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stratumv2.net.limits import Limits
-from stratumv2.net.rpc import BitcoinRpc, RpcClientError, RpcError
+from stratumv2.net.rpc import BitcoinRpc, RpcAuthError, RpcClientError, RpcError
 from stratumv2.protocol import (
     CoinbaseOutputConstraints,
     RequestTransactionData,
@@ -192,6 +192,11 @@ def _describe_failure(url: str, exc: Exception) -> str:
         if exc.code == RPC_IN_WARMUP:
             return f"node at {url} is starting up ({exc.message}), waiting"
         return f"node at {url} refused getblocktemplate: {exc}"
+    if isinstance(exc, RpcAuthError):
+        return (
+            f"cannot authenticate to the node at {url}: {exc} (is it running? give "
+            "--rpccookiefile, or --rpcuser and --rpcpassword)"
+        )
     if isinstance(exc, MalformedTemplate):
         return f"node at {url} sent an unusable template: {exc}"
     text = str(exc)
