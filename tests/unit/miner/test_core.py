@@ -19,6 +19,7 @@ from stratumv2.protocol import (
     OpenMiningChannelError,
     OpenStandardMiningChannel,
     SetExtranoncePrefix,
+    SetNewPrevHashMining,
     SetTarget,
     SetupConnection,
     SetupConnectionError,
@@ -38,6 +39,7 @@ from stratumv2.roles.miner.core import (
     Solution,
     TargetChanged,
     WorkChanged,
+    WorkStopped,
     WorkUnit,
 )
 from stratumv2.roles.miner.workers import round_parameters, scan
@@ -284,3 +286,17 @@ def test_round_parameters_are_disjoint() -> None:
         merkle_root=bytes(32),
     )
     assert [round_parameters(fixed, r)[2] for r in range(3)] == [NOW, NOW + 1, NOW + 2]
+
+
+def test_prev_hash_for_an_unknown_job_stops_work(mini_pool: Any) -> None:
+    pool = mini_pool()
+    miner = connect(pool, channel="standard", requires_standard_jobs=True)
+    (work_event,) = [e for e in drain(miner) if isinstance(e, WorkChanged)]
+    miner.on_message(
+        SetNewPrevHashMining(
+            channel_id=1, job_id=999, prev_hash=bytes(32), min_ntime=NOW, nbits=REGTEST_BITS
+        ),
+        NOW,
+    )
+    assert drain(miner) == [WorkStopped("SetNewPrevHash for unknown job 999")]
+    assert miner.work is None and not miner.is_current(work_event.work.work_id)

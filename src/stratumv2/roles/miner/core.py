@@ -61,6 +61,7 @@ __all__ = [
     "Solution",
     "TargetChanged",
     "WorkChanged",
+    "WorkStopped",
     "WorkUnit",
 ]
 
@@ -186,6 +187,13 @@ class WorkChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkStopped:
+    """No job can be mined now (e.g. ``SetNewPrevHash`` named a job we never got): stop."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TargetChanged:
     """``SetTarget``: shares must meet ``target`` (work keeps going)."""
 
@@ -214,6 +222,7 @@ MinerEvent = (
     | ChannelOpened
     | ChannelClosed
     | WorkChanged
+    | WorkStopped
     | TargetChanged
     | SharesAccepted
     | ShareRejected
@@ -472,6 +481,7 @@ class MinerCore:
         if job is None:
             ch.active = None
             self.work = None
+            self._events.append(WorkStopped(f"SetNewPrevHash for unknown job {message.job_id}"))
             return
         ch.current[job.job_id] = job
         ch.active = job

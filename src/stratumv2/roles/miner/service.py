@@ -33,6 +33,7 @@ from stratumv2.roles.miner.core import (
     Solution,
     TargetChanged,
     WorkChanged,
+    WorkStopped,
 )
 from stratumv2.roles.miner.sv1_client import Sv1Client, Sv1ClientConfig, run_sv1_client
 from stratumv2.roles.miner.workers import Found, HashesDone, WorkerPool
@@ -255,6 +256,9 @@ class MinerService:
                 self._block_prev_hash = None
                 self.pool.set_work(event.work)
                 log.debug("new work: job %s (clean=%s)", event.work.job_id, event.clean)
+            elif isinstance(event, WorkStopped):
+                self.pool.pause()
+                log.warning("no work from %s: %s", peer, event.reason)
             elif isinstance(event, TargetChanged):
                 self.pool.set_target(event.target)
                 log.info("new target from %s: %064x", peer, event.target)
