@@ -307,13 +307,6 @@ class Bundle:
         )
         self._closers.append(self.pool.close)
         self.translator = await self._start_translator()
-        bound = await self.pool.start(sv2_listen, listen)
-        if sv2_listen is not None:
-            self.ports["sv2"] = bound.pop(0)[1]
-        if listen is not None:
-            self.ports["listen"] = bound.pop(0)[1]
-        self.authority_key = self.pool.authority_public_key
-
         # Monitor, dashboard, notifications.
         check_rpc = BitcoinRpc(**self.rpc_kwargs, timeout=10.0)
         self._closers.append(check_rpc.close)
@@ -326,11 +319,17 @@ class Bundle:
             worker_offline_after=s.notify.worker_offline_after,
         )
         store.monitor = self.monitor
-        self.monitor.pool = self.pool
         self.monitor.tp = self.tp
+        self.monitor.track_server("sv2", self.pool.server)
         if self.translator is not None:
-            devices = self.translator.devices
-            self.monitor.sv1_connections = lambda: list(devices.values())
+            self.monitor.track_server("sv1", self.translator.server)
+        bound = await self.pool.start(sv2_listen, listen)
+        if sv2_listen is not None:
+            self.ports["sv2"] = bound.pop(0)[1]
+        if listen is not None:
+            self.ports["listen"] = bound.pop(0)[1]
+        self.authority_key = self.pool.authority_public_key
+
         await self.monitor.start()
         self._closers.append(self.monitor.close)
         host = _device_host((listen or sv2_listen or ("", 0))[0], s.public_host)

@@ -41,7 +41,6 @@ class MonitorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Every metric, read now."""
         monitor = self.monitor
-        monitor.poll()
         totals = monitor.totals
         shares = CounterMetricFamily("sv2_shares", "Shares by result", labels=["result"])
         shares.add_metric(["accepted"], totals.shares_accepted)

@@ -22,11 +22,6 @@ class _Conn:
     bytes_out: int
 
 
-class _Pool:
-    def __init__(self) -> None:
-        self.connections: dict[int, Any] = {}
-
-
 class _Recorder:
     """Collects notifications (the Notifier's interface as the monitor uses it)."""
 
@@ -43,16 +38,14 @@ async def test_api_and_metrics(tmp_path: Path) -> None:
     recorder = _Recorder()
     monitor = Monitor(store, network="regtest", payout_address="bcrt1qpay", notifier=recorder)  # type: ignore[arg-type]
     store.monitor = monitor
-    pool = _Pool()
-    monitor.pool = pool
-    sv1 = [_Conn("10.0.0.9:5000", 300, 4000)]
-    monitor.sv1_connections = lambda: sv1
+    sv2_conn = _Conn("127.0.0.1:4000", 0, 0)
+    monitor.connection_opened("sv1", _Conn("10.0.0.9:5000", 300, 4000))
     monitor.info = {"sv1_url": "stratum+tcp://host:3333"}
     await monitor.start(poll_interval=3600)
     dashboard = await start_dashboard(monitor, "127.0.0.1", 0)
     try:
-        pool.connections[1] = _Conn("127.0.0.1:4000", 1000, 2000)
-        monitor.poll()
+        monitor.connection_opened("sv2", sv2_conn)
+        sv2_conn.bytes_in, sv2_conn.bytes_out = 1000, 2000
         shares = [ShareRecord(now - 60 * i, "alice", "rig1", 2.0) for i in range(10)]
         shares.append(
             ShareRecord(now - 5, "alice", "rig1", 0.0, accepted=False, reject_reason="stale-share")
@@ -64,8 +57,7 @@ async def test_api_and_metrics(tmp_path: Path) -> None:
             101, "ab" * 32, "bcrt1qpay", 50_0000_0000, now, user="alice", worker="rig1"
         )
         await store.record_batch([], [block])
-        pool.connections.pop(1)  # closed: its bytes stay in the counters
-        monitor.poll()
+        monitor.connection_closed(sv2_conn)  # closed: its bytes stay in the counters
         async with aiohttp.ClientSession() as http:
 
             async def get(path: str) -> Any:

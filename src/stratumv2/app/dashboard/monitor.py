@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,14 +91,6 @@ class BlockInfo:
     """``accepted``, ``stale`` (valid, not on the best chain), ``unknown`` or ``checking``."""
     tx_count: int | None = None
     checked_at: float | None = None
-
-
-@dataclass(slots=True)
-class _ConnSeen:
-    protocol: str
-    conn: object  # held so its id() is not reused while it is tracked
-    bytes_in: int = 0
-    bytes_out: int = 0
 
 
 @dataclass(slots=True)
@@ -196,12 +188,9 @@ class Monitor:
         self.blocks: list[BlockInfo] = []
         self.block_listeners: list[Callable[[BlockInfo], None]] = []
         self.totals = _Totals()
-        self.pool: Any = None
-        """The running ``PoolService`` (its ``connections`` are SV2 devices)."""
         self.tp: Any = None
         """The running ``TemplateProviderService`` (current template, node state)."""
-        self.sv1_connections: Callable[[], Iterable[ConnectionLike]] | None = None
-        self._seen: dict[int, _ConnSeen] = {}
+        self._live: dict[int, tuple[str, ConnectionLike]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._node_ok: bool | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -304,24 +293,8 @@ class Monitor:
                 log.exception("block listener failed")
 
     def poll(self) -> None:
-        """Connections' bytes, worker silence, upstream state (call every few seconds)."""
+        """Worker silence and upstream state (call every few seconds)."""
         now = self.clock()
-        current: dict[int, tuple[str, ConnectionLike]] = {
-            id(conn): (proto, conn) for proto, conn in self._live_connections()
-        }
-        totals = self.totals
-        for key, seen in list(self._seen.items()):
-            if key not in current:
-                for direction, value in (("in", seen.bytes_in), ("out", seen.bytes_out)):
-                    k = (seen.protocol, direction)
-                    totals.closed_bytes[k] = totals.closed_bytes.get(k, 0) + value
-                del self._seen[key]
-        for key, (proto, conn) in current.items():
-            entry = self._seen.get(key)
-            if entry is None:
-                entry = self._seen[key] = _ConnSeen(proto, conn)
-                totals.connections_opened[proto] = totals.connections_opened.get(proto, 0) + 1
-            entry.bytes_in, entry.bytes_out = conn.bytes_in, conn.bytes_out
         for session in self.workers.values():
             silent = now - session.last_share
             if silent > self.worker_offline_after and not session.offline_notified:
@@ -334,23 +307,55 @@ class Monitor:
                 self.notifier.notify(upstream_failover(node.url, "(waiting)", node.reason))
             self._node_ok = node.ok
 
+    # ---- device connections ----------------------------------------------------------------
+
+    def connection_opened(self, protocol: str, conn: ConnectionLike) -> None:
+        """A device connection started (``protocol`` is ``sv1`` or ``sv2``)."""
+        totals = self.totals
+        totals.connections_opened[protocol] = totals.connections_opened.get(protocol, 0) + 1
+        self._live[id(conn)] = (protocol, conn)
+
+    def connection_closed(self, conn: ConnectionLike) -> None:
+        """A device connection ended: its bytes move to the closed totals."""
+        entry = self._live.pop(id(conn), None)
+        if entry is None:
+            return
+        protocol = entry[0]
+        closed = self.totals.closed_bytes
+        for direction, value in (("in", conn.bytes_in), ("out", conn.bytes_out)):
+            closed[(protocol, direction)] = closed.get((protocol, direction), 0) + value
+
+    def track_server(self, protocol: str, server: Any) -> None:
+        """Count the device connections a server (``Sv2Server``/``Sv1Server``) hands over.
+
+        Wraps ``server.handler``; in-process links (peer host ``memory``) are not devices.
+        """
+        handler = server.handler
+
+        async def tracked(conn: Any) -> None:
+            peer = getattr(conn, "peer", None)
+            if peer and peer[0] == "memory":
+                await handler(conn)
+                return
+            self.connection_opened(protocol, conn)
+            try:
+                await handler(conn)
+            finally:
+                self.connection_closed(conn)
+
+        server.handler = tracked
+
     def _live_connections(self) -> list[tuple[str, ConnectionLike]]:
-        out: list[tuple[str, ConnectionLike]] = []
-        if self.pool is not None:
-            out.extend(("sv2", conn) for conn in list(self.pool.connections.values()))
-        if self.sv1_connections is not None:
-            out.extend(("sv1", conn) for conn in list(self.sv1_connections()))
-        return out
+        return list(self._live.values())
 
     # ---- snapshots -------------------------------------------------------------------------
 
     def bytes_total(self) -> dict[tuple[str, str], int]:
         """Bytes by (protocol, direction) over every connection so far (live and closed)."""
         out = dict(self.totals.closed_bytes)
-        for seen in self._seen.values():
-            for direction, value in (("in", seen.bytes_in), ("out", seen.bytes_out)):
-                k = (seen.protocol, direction)
-                out[k] = out.get(k, 0) + value
+        for protocol, conn in self._live.values():
+            for direction, value in (("in", conn.bytes_in), ("out", conn.bytes_out)):
+                out[(protocol, direction)] = out.get((protocol, direction), 0) + value
         return out
 
     def connections(self) -> list[dict[str, Any]]:
