@@ -6,7 +6,7 @@ const REFRESH_MS = 3000;
 function fmtHashrate(h) {
   const units = [["EH/s", 1e18], ["PH/s", 1e15], ["TH/s", 1e12], ["GH/s", 1e9], ["MH/s", 1e6], ["kH/s", 1e3]];
   for (const [u, s] of units) if (h >= s) return (h / s).toFixed(2) + " " + u;
-  return h.toFixed(0) + " H/s";
+  return (h > 0 && h < 10 ? h.toPrecision(2) : h.toFixed(0)) + " H/s";
 }
 function fmtRate(h, err) { return fmtHashrate(h) + (h > 0 ? " ± " + fmtHashrate(err) : ""); }
 function fmtDiff(d) { return d >= 1000 ? d.toExponential(3) : d.toPrecision(4); }
