@@ -9,7 +9,7 @@ from stratumv2.net.client import Backoff, Endpoint
 from stratumv2.net.pump import Sv2Connection, new_secret
 from stratumv2.net.server import Sv2Server
 from stratumv2.noise import Keypair
-from stratumv2.protocol import SubmitSharesSuccess
+from stratumv2.protocol import Reconnect, SubmitSharesSuccess
 from stratumv2.roles.miner.core import MinerConfig
 from stratumv2.roles.miner.service import HashrateMeter, MinerService, format_hashrate
 from stratumv2.roles.miner.workers import WorkerPool
@@ -83,3 +83,41 @@ async def test_wrong_authority_key_never_connects(mini_pool: Any) -> None:
         pool.close()
         await server.close()
     assert stats.accepted == 0 and stats.submitted == 0
+
+
+async def test_reconnect_message_moves_the_miner(mini_pool: Any) -> None:
+    seen: dict[str, int] = {"first": 0, "second": 0}
+    key = Keypair(new_secret())
+    second_port: list[int] = []
+
+    def serve(name: str) -> Any:
+        async def handler(conn: Sv2Connection) -> None:
+            seen[name] += 1
+            pool = mini_pool(target=(1 << 256) >> 13)
+            pool.now = int(time.time())
+            async for message in conn:
+                for reply in pool.handle(message):
+                    await conn.send(reply)
+                if name == "first" and pool.channel is not None:
+                    await conn.send(Reconnect(new_host="", new_port=second_port[0]))
+
+        return handler
+
+    first = Sv2Server(serve("first"), key, name="first")
+    second = Sv2Server(serve("second"), key, name="second")
+    await first.start("127.0.0.1", 0)
+    await second.start("127.0.0.1", 0)
+    second_port.append(second.port)
+    workers = WorkerPool(workers=1)
+    workers.start()
+    try:
+        service = MinerService(MinerConfig(), workers, max_shares=2)
+        endpoint = Endpoint("127.0.0.1", first.port, first.authority_public_key)
+        stats = await service.run(
+            [endpoint], duration=60, backoff=Backoff(initial=0.05, maximum=0.1)
+        )
+    finally:
+        workers.close()
+        await first.close()
+        await second.close()
+    assert stats.accepted >= 2 and seen == {"first": 1, "second": 1}

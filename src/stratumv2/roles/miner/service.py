@@ -123,6 +123,7 @@ class MinerService:
         self._block_prev_hash: bytes | None = None  # we found a block on this tip
         self._work_prev_hash: dict[int, bytes] = {}  # recent work ids -> their tip
         self._sv1: Sv1Client | None = None
+        self._endpoints: list[Endpoint] = []
         self._sv1_flush: Callable[[], None] | None = None
 
     # ---- worker results ------------------------------------------------------------------
@@ -240,9 +241,23 @@ class MinerService:
                     await conn.send(reply)
                 if not self.handle_events(core, conn.peer_text):
                     return
+                if core.reconnect_to is not None:
+                    self._redirect(core.reconnect_to, conn)
+                    return
         finally:
             self._core = self._conn = None
             self.pool.pause()
+
+    def _redirect(self, target: tuple[str, int], conn: Sv2Connection) -> None:
+        """``Reconnect``: put the new address first (empty host / port 0: keep the current)."""
+        host, port = str(conn.peer[0]), int(conn.peer[1])
+        current = next(
+            (e for e in self._endpoints if (e.host, e.port) == (host, port)),
+            self._endpoints[0] if self._endpoints else None,
+        )
+        new = Endpoint(target[0] or host, target[1] or port, current.authority if current else None)
+        log.info("%s asks us to reconnect to %s", conn.peer_text, new)
+        self._endpoints[:] = [new] + [e for e in self._endpoints if e != new]
 
     def handle_events(self, core: EventSource, peer: str) -> bool:
         """Act on the core's events; False when this connection is over."""
@@ -321,9 +336,14 @@ class MinerService:
         duration: float | None = None,
         backoff: Backoff | None = None,
     ) -> MinerStats:
-        """Mine until ``duration`` seconds passed, ``max_shares`` were accepted, or cancelled."""
+        """Mine until ``duration`` seconds passed, ``max_shares`` were accepted, or cancelled.
+
+        ``endpoints`` are tried in order; a ``Reconnect`` from the upstream puts its address
+        first (with the same authority key).
+        """
+        self._endpoints = list(endpoints)
         return await self.run_client(
-            run_client(endpoints, self.session, backoff=backoff), duration=duration
+            run_client(self._endpoints, self.session, backoff=backoff), duration=duration
         )
 
     async def run_sv1(
