@@ -49,13 +49,19 @@ async def running_tp(
     zmq: str | None = None,
     policy: TemplatePolicyFn | None = None,
     rpc_timeout: float = 5.0,
+    longpoll_timeout: float = 1800.0,
     **core_args: Any,
 ) -> AsyncIterator[TpHandle]:
     rpc = BitcoinRpc(url, cookie_file=cookie, timeout=rpc_timeout)
     service = TemplateProviderService(
         rpc,
         TemplateProviderCore(**core_args),
-        options=TpOptions(zmq_hashblock=zmq, refresh_interval=1.0, backoff_max=0.5),
+        options=TpOptions(
+            zmq_hashblock=zmq,
+            refresh_interval=1.0,
+            backoff_max=0.5,
+            longpoll_timeout=longpoll_timeout,
+        ),
         block_store=BlockStore(datadir / "blocks"),
         policy=policy,
     )

@@ -226,3 +226,24 @@ async def test_silent_zmq_is_reported_and_polling_still_works(
             while (await _next(client, SetNewPrevHashTd, timeout=5)).prev_hash != block:
                 pass
     assert f"not announced on ZMQ {zmq}" in caplog.text
+
+
+async def test_quiet_node_long_polls_without_complaint(
+    tmp_path: Path,
+    tp_factory: Any,
+    port_factory: Callable[[], int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with (
+        node_on(tmp_path / "node", port_factory()) as node,
+        tp_factory(node.url, node.cookie_path, tmp_path / "tp", longpoll_timeout=0.2) as tp,
+        TemplateDistributionClient(tp.address, tp.authority_key) as client,
+    ):
+        await _next(client, SetNewPrevHashTd)
+        await asyncio.sleep(1.0)  # several long polls end with nothing new
+        [block] = await node.generate(1, b"\x51")
+        while (await _next(client, SetNewPrevHashTd)).prev_hash != block:
+            pass
+    complaints = [r for r in caplog.records if r.name == "stratumv2.tp" and r.levelno >= 30]
+    assert complaints == []

@@ -94,7 +94,10 @@ class TpOptions:
 
     zmq_hashblock: str | None = None
     refresh_interval: float = 5.0
-    longpoll_timeout: float = 120.0
+    longpoll_timeout: float = 1800.0
+    """A long poll is re-issued after this long. Keep it long: bitcoind keeps serving a long
+    poll whose client gave up (holding one of its RPC threads) until a block or a mempool
+    change (bitcoind answers after a mempool change plus one minute anyway)."""
     backoff_initial: float = 0.25
     backoff_max: float = 10.0
     submit_backoff_max: float = 5.0
@@ -274,7 +277,8 @@ class TemplateProviderService:
         seq = self._issued
         if not self._synced:
             await self._check_node()
-        timeout = self.options.longpoll_timeout if longpollid else None
+        # A long poll is cut by the caller at longpoll_timeout; the HTTP timeout is a backstop.
+        timeout = self.options.longpoll_timeout + 30 if longpollid else None
         gbt = await self.rpc.getblocktemplate(longpollid, timeout=timeout)
         if self.policy is not None:
             try:
@@ -381,7 +385,11 @@ class TemplateProviderService:
             if longpollid is None:  # a node without long polling: the refresh loop does it
                 await asyncio.sleep(self.options.refresh_interval)
                 return
-            await self._fetch(longpollid, trigger="longpoll")
+            try:
+                async with asyncio.timeout(self.options.longpoll_timeout):
+                    await self._fetch(longpollid, trigger="longpoll")
+            except TimeoutError:
+                return  # nothing changed for a while (a quiet node): poll again
 
         while True:
             await self._guarded(poll)
