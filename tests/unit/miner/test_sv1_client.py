@@ -181,3 +181,12 @@ async def test_sv1_without_version_rolling_and_block_candidates(caplog: Any) -> 
     assert stats.blocks >= 1 and "block candidate" in caplog.text
     # one block per tip: the miner waits for the next tip after each
     assert server.blocks == stats.blocks == server.valid
+
+
+def test_client_reconnect_is_recorded() -> None:
+    client = Sv1Client()
+    client.receive_data(b'{"id":null,"method":"client.reconnect","params":["10.1.1.1",3334,0]}\n')
+    assert client.reconnect_to == ("10.1.1.1", 3334)
+    client = Sv1Client()
+    client.receive_data(b'{"id":null,"method":"client.reconnect","params":[]}\n')
+    assert client.reconnect_to == ("", 0)

@@ -100,6 +100,7 @@ class Sv1Client:
         self.accepted = 0
         self.rejected = 0
         self.blocks_found = 0
+        self.reconnect_to: tuple[str, int] | None = None  # client.reconnect (empty/0: same)
 
     # ---- h11-style I/O -----------------------------------------------------------------
 
@@ -210,6 +211,10 @@ class Sv1Client:
             elif call.method == "mining.set_extranonce" and len(params) >= 2:
                 self.extranonce1 = bytes.fromhex(str(params[0]))
                 self.extranonce2_size = int(params[1])  # type: ignore[call-overload]
+            elif call.method == "client.reconnect":
+                host = str(params[0]) if params else ""
+                port = int(params[1]) if len(params) > 1 else 0  # type: ignore[call-overload]
+                self.reconnect_to = (host, port)
             elif call.method == "mining.set_version_mask" and params:
                 self.version_mask = int(str(params[0]), 16) & self.config.version_mask
         except (Sv1ProtocolError, ValueError, TypeError) as exc:
@@ -330,6 +335,12 @@ async def run_sv1_client(
                 client.receive_data(data)
                 flush()
                 if not service.handle_events(client, peer):
+                    break
+                if client.reconnect_to is not None:
+                    host = client.reconnect_to[0] or host
+                    port = client.reconnect_to[1] or port
+                    log.info("%s asks us to reconnect to %s:%d", peer, host, port)
+                    backoff.reset()
                     break
         except OSError as exc:
             log.warning("%s: %s", peer, exc)
