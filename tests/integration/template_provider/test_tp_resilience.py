@@ -241,7 +241,9 @@ async def test_quiet_node_long_polls_without_complaint(
         TemplateDistributionClient(tp.address, tp.authority_key) as client,
     ):
         await _next(client, SetNewPrevHashTd)
-        await asyncio.sleep(1.0)  # several long polls end with nothing new
+        applied = tp.service.templates_applied
+        await asyncio.sleep(1.5)  # several long polls and a refresh end with nothing new...
+        assert tp.service.templates_applied == applied  # ...and are not even parsed
         [block] = await node.generate(1, b"\x51")
         while (await _next(client, SetNewPrevHashTd)).prev_hash != block:
             pass

@@ -280,6 +280,16 @@ class TemplateProviderService:
         # A long poll is cut by the caller at longpoll_timeout; the HTTP timeout is a backstop.
         timeout = self.options.longpoll_timeout + 30 if longpollid else None
         gbt = await self.rpc.getblocktemplate(longpollid, timeout=timeout)
+        current = self.core.current
+        if (
+            current is not None
+            and current.longpollid is not None
+            and isinstance(gbt, dict)
+            and gbt.get("longpollid") == current.longpollid
+        ):
+            # Same tip, same mempool state (bitcoind's longpollid): nothing to parse.
+            self.node.up()
+            return
         if self.policy is not None:
             try:
                 gbt = dict(self.policy(gbt))
@@ -287,7 +297,6 @@ class TemplateProviderService:
                 raise MalformedTemplate(f"policy cannot read the template: {exc!r}") from None
         template = parse_gbt(gbt, tx_cache=self.core.tx_cache())
         self.node.up()
-        current = self.core.current
         if longpollid:
             # A long poll returns late by design; only a lower height means it is stale.
             if current is not None and template.height < current.height:
