@@ -91,3 +91,21 @@ async def test_solo_serves_sv1_and_sv2_on_one_port(
                 assert script == address_to_script(payee, "regtest")
             p.proc.send_signal(signal.SIGTERM)
             assert await p.rest(30) == 0, "\n".join(p.lines)
+
+
+async def test_solo_says_why_it_waits_for_the_node(
+    tmp_path: Path, run_sv2: Any, free_ports: list[str]
+) -> None:
+    cookie = tmp_path / ".cookie"
+    cookie.write_text("__cookie__:x")
+    args = [
+        "solo", "--network", "regtest", "--datadir", str(tmp_path / "solo"),
+        "--rpcurl", "http://127.0.0.1:1", "--rpccookiefile", str(cookie),
+        "--address", REGTEST_ADDRESS, *free_ports,
+    ]  # fmt: skip
+    async with run_sv2(*args) as p:
+        await p.wait_line(r"^SV1 firmware .*stratum\+tcp://", 60)
+        waiting = await p.wait_line(r"^waiting for the node: (.*)", 30)
+        assert "127.0.0.1:1" in waiting.group(1) and "unreachable" in waiting.group(1)
+        p.proc.send_signal(signal.SIGINT)
+        assert await p.rest(30) == 0, "\n".join(p.lines)

@@ -122,3 +122,51 @@ def test_hashrate_series_buckets() -> None:
     series = hashrate_series(shares, now=1000.0, window=100.0, buckets=10)
     assert [round(p["hashrate"] / 2**32 * 10, 6) for p in series][-2:] == [3.0, 1.0]
     assert series[-1]["time"] == 1000.0 and sum(p["hashrate"] for p in series[:-2]) == 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.url = "http://127.0.0.1:8332"
+        self.ok: bool | None = True
+        self.reason = ""
+
+
+class _Tp:
+    def __init__(self) -> None:
+        self.node = _Node()
+
+
+async def test_worker_offline_and_upstream_notifications(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = await ObservedStore(tmp_path / "pool.sqlite").open()
+    recorder = _Recorder()
+    monitor = Monitor(
+        store,
+        network="regtest",
+        notifier=recorder,  # type: ignore[arg-type]
+        worker_offline_after=60,
+        clock=lambda: now[0],
+    )
+    try:
+        monitor.on_records([ShareRecord(1000.0, "alice", "rig1", 1.0)], [])
+        tp = _Tp()
+        monitor.tp = tp
+        monitor.poll()
+        now[0] = 1059.0
+        monitor.poll()
+        assert recorder.notes == []
+        now[0] = 1061.0
+        monitor.poll()
+        monitor.poll()  # told once, not at every poll
+        assert [n.kind for n in recorder.notes] == ["worker_offline"]
+        assert recorder.notes[0].data["worker"] == "alice.rig1"
+        monitor.on_records([ShareRecord(1062.0, "alice", "rig1", 1.0)], [])
+        now[0] = 1200.0
+        tp.node.ok, tp.node.reason = False, "node at http://127.0.0.1:8332 is unreachable"
+        monitor.poll()
+        kinds = [n.kind for n in recorder.notes]
+        assert kinds == ["worker_offline", "worker_offline", "upstream_failover"]
+        assert "unreachable" in recorder.notes[-1].message
+    finally:
+        await monitor.close()
+        await store.close()
