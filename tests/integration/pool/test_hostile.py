@@ -18,12 +18,13 @@ import pytest
 from stratumv2.app.store import AsyncStore
 from stratumv2.connection import Connection
 from stratumv2.net.limits import Limits
+from stratumv2.net.mux import classify
 from stratumv2.net.pump import Sv2Connection, new_secret
 from stratumv2.noise import Keypair
 from stratumv2.protocol import SubmitSharesError, SubmitSharesStandard, SubmitSharesSuccess
 from stratumv2.protocol.framing import encode_header
 from stratumv2.roles.pool.core import PoolConfig, PoolCore
-from stratumv2.roles.pool.service import PoolService, looks_like_sv1
+from stratumv2.roles.pool.service import PoolService
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ async def test_hostile_peers_do_not_stop_an_honest_miner(
             assert await _closed_within(reader, 5)
             writer.close()
         # 2. SV1 text on the SV2-only port; on --listen it is recognised (and not served yet)
-        assert looks_like_sv1(b'{"id": 1, "method": "mining.subscribe", "params": []}\n')
+        assert classify(b'{"id": 1, "method": "mining.subscribe", "params": []}\n') == "sv1"
         for port in (sv2, listen):
             reader, writer = await asyncio.open_connection(*port)
             writer.write(b'{"id": 1, "method": "mining.subscribe", "params": ["cpuminer"]}\n')

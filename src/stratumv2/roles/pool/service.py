@@ -11,9 +11,10 @@ and carries out the actions the core returns, in order:
   ``SubmitShares.Success`` of a batch is written only after its commit returned;
 * ``Disconnect``: the peer is logged with its address and the connection closed.
 
-The ``--listen`` port will also take SV1 devices: :meth:`PoolService.serve_accepted` looks at
-the first bytes a client sends and hands the connection to the SV2 server, or to an SV1
-handler once the translator provides one (:attr:`PoolService.sv1_handler`).
+The ``--listen`` port tells SV1 from SV2 by a connection's first bytes
+(:mod:`stratumv2.net.mux`): SV2 goes to the pool's SV2 server, SV1 to
+:attr:`PoolService.sv1_handler` once a translator is plugged in (until then it is closed);
+:meth:`PoolService.serve_accepted` is the same hook for a listener of one's own.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from stratumv2.app.store import AsyncStore, BlockRecord, ShareRecord, Store
 from stratumv2.mining.errors import MiningError
 from stratumv2.net.limits import Limits
+from stratumv2.net.mux import MuxServer, classify, serve_mux, sv2_transport_handler
 from stratumv2.net.pump import ConnectionClosed, Sv2Connection
 from stratumv2.net.server import Sv2Server
 from stratumv2.noise import Keypair, ResponderIdentity
@@ -47,60 +49,12 @@ from stratumv2.roles.template_provider.client import (
     TemplateDistributionClient,
 )
 
-__all__ = ["PoolService", "Sv1Handler", "looks_like_sv1"]
+__all__ = ["PoolService", "Sv1Handler"]
 
 log = logging.getLogger("stratumv2.pool")
 
 Sv1Handler = Callable[[asyncio.Transport, bytes], None]
 """Takes over an accepted connection whose first bytes are an SV1 JSON line."""
-
-_SNIFF_BYTES = 64  # the Noise initiator's first message is exactly 64 bytes
-
-
-def looks_like_sv1(first: bytes) -> bool:
-    """True if the first bytes of a connection are a JSON line (SV1), not a Noise handshake.
-
-    A Noise ``-> e`` is 64 random-looking bytes; an SV1 line starts with ``{`` and is
-    printable text. Decide on up to 64 bytes (or a complete line).
-    """
-    head = first[:_SNIFF_BYTES].lstrip(b" \t\r\n")
-    if not head.startswith(b"{"):
-        return False
-    return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
-
-
-class _FirstBytes(asyncio.Protocol):
-    """Holds an accepted connection until its first bytes say SV1 or SV2."""
-
-    def __init__(self, service: PoolService) -> None:
-        self.service = service
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-        self.timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        timeout = self.service.limits.handshake_timeout
-        self.timer = asyncio.get_running_loop().call_later(timeout, self._expired)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) >= _SNIFF_BYTES or b"\n" in self.buffer:
-            if self.timer is not None:
-                self.timer.cancel()
-            assert self.transport is not None
-            self.service.serve_accepted(self.transport, self.buffer)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-
-    def _expired(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            peer = self.transport.get_extra_info("peername")
-            log.warning("%s: sent %d bytes, no handshake; closing", peer, len(self.buffer))
-            self.transport.abort()
 
 
 class PoolService:
@@ -131,7 +85,8 @@ class PoolService:
         self.sv1_handler: Sv1Handler | None = None
         self.connections: dict[int, Sv2Connection] = {}
         self._ids = itertools.count(1)
-        self._listeners: list[asyncio.Server] = []
+        self._mux: MuxServer | None = None
+        self._sv2_handler = sv2_transport_handler(self.server)
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_records: list[ShareRow] = []
         self._pending_blocks: list[BlockRecord] = []
@@ -139,8 +94,11 @@ class PoolService:
         self._store_wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        """Set at the first ``SetNewPrevHash`` (the pool can open channels from then on)."""
         self.last_fanout: float | None = None
         """Seconds the last ``SetNewPrevHash`` took, from TP event to the last write."""
+        self.last_fanout_cpu: float | None = None
+        """The same in CPU seconds of the event-loop thread (load-independent)."""
         self.blocks_submitted = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -164,14 +122,10 @@ class PoolService:
         else:
             self.server.identity.certificate(time.time())
         if listen is not None:
-            loop = asyncio.get_running_loop()
-            listener = await loop.create_server(
-                lambda: _FirstBytes(self), listen[0], listen[1], reuse_address=True
+            self._mux = await serve_mux(
+                listen[0], listen[1], self._serve_sv1, self._sv2_handler, self.limits
             )
-            self._listeners.append(listener)
-            sock = listener.sockets[0].getsockname()
-            bound.append((str(sock[0]), int(sock[1])))
-            log.info("pool listening for devices on %s:%d", *bound[-1])
+            bound.append(self._mux.sockets[0])
         self._writer = asyncio.create_task(self._store_writer(), name="pool-store")
         self._tasks.append(asyncio.create_task(self._ticker(), name="pool-tick"))
         if self.td is not None:
@@ -181,8 +135,8 @@ class PoolService:
 
     async def close(self) -> None:
         """Stop listening, close connections, flush the store."""
-        for listener in self._listeners:
-            listener.close()
+        if self._mux is not None:
+            await self._mux.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -200,19 +154,23 @@ class PoolService:
     # ---- the --listen port: SV1 or SV2 by the first bytes ------------------------------
 
     def serve_accepted(self, transport: asyncio.Transport, first: bytes) -> None:
-        """Serve one accepted connection given its first bytes (SV2 now, SV1 via the hook)."""
-        if looks_like_sv1(first):
-            if self.sv1_handler is not None:
-                self.sv1_handler(transport, first)
-                return
-            peer = transport.get_extra_info("peername")
-            log.warning("%s: SV1 client on the pool port, not served yet; closing", peer)
-            transport.close()
+        """Serve one accepted connection given its first bytes (SV2 now, SV1 via the hook).
+
+        ``first`` must be enough to decide (:func:`stratumv2.net.mux.classify`); the
+        ``--listen`` port calls this through :func:`stratumv2.net.mux.serve_mux`.
+        """
+        if classify(first) == "sv1":
+            self._serve_sv1(transport, first)
+        else:
+            self._sv2_handler(transport, first)
+
+    def _serve_sv1(self, transport: asyncio.Transport, first: bytes) -> None:
+        if self.sv1_handler is not None:
+            self.sv1_handler(transport, first)
             return
-        conn = self.server._new_connection()  # the server's own factory: same limits/counters
-        transport.set_protocol(conn)
-        conn.connection_made(transport)
-        conn.data_received(first)
+        peer = transport.get_extra_info("peername")
+        log.warning("%s: SV1 device on the pool port, not served yet; closing", peer)
+        transport.close()
 
     # ---- Template Distribution -----------------------------------------------------------
 
@@ -228,9 +186,10 @@ class PoolService:
             if isinstance(event, NewTemplate):
                 await self._execute(self.core.on_new_template(event, now))
             elif isinstance(event, SetNewPrevHashTd):
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 await self._execute(self.core.on_set_new_prev_hash(event, now))
                 self.last_fanout = time.perf_counter() - started
+                self.last_fanout_cpu = time.thread_time() - cpu
                 await self._execute(self.core.activate_pending(now))
                 self.ready.set()
             elif isinstance(event, TdConnected):
