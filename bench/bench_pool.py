@@ -254,11 +254,13 @@ def _pool_process(ready: Any, stop: Any, store_dir: str, batch: int) -> None:
             (address,) = await service.start(("127.0.0.1", 0))
             await service.on_td_event(_template(1, 12))
             await service.on_td_event(_prev_hash(1, int(time.time())))
+            before = resource.getrusage(resource.RUSAGE_SELF)
             ready.put((address[1], service.authority_public_key))
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, stop.wait)
-            cpu = resource.getrusage(resource.RUSAGE_SELF)
-            ready.put((core.shares_accepted, cpu.ru_utime + cpu.ru_stime))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            ready.put((core.shares_accepted, cpu))
             await service.close()
 
     asyncio.run(run())
