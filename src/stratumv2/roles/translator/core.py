@@ -30,6 +30,7 @@ Mapping (shared/sv2-spec/05 §4, SRI's translator):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections import OrderedDict
@@ -821,18 +822,18 @@ class TranslatorCore:
             return
         header = share_header(share)
         value = int.from_bytes(sha256d(header), "little")
-        if value > difficulty_to_target(share.difficulty):
+        share_target = _target_of(share.difficulty)
+        if value > share_target:
             stats.reject("low-difficulty")
             session.share_rejected(request_id, Sv1ErrorCode.LOW_DIFFICULTY)
             return
         stats.shares_accepted += 1
         session.share_accepted(request_id)
         if device.vardiff is not None:
-            change = device.vardiff.on_share(now, difficulty_to_target(share.difficulty))
+            change = device.vardiff.on_share(now, share_target)
             if change is not None:
                 out.extend(self._retarget(device, change.difficulty, now))
-        network = bits_to_target(share.job.nbits)
-        is_block = value <= network
+        is_block = value <= _network_target(share.job.nbits)
         if value > channel.target and not is_block:
             return
         extranonce = share.extranonce1[len(channel.prefix) :] + share.extranonce2
@@ -898,6 +899,16 @@ class TranslatorCore:
         """(device id, username, counters) of every connected device."""
         for device in self.devices.values():
             yield device.id, device.username or "", device.stats
+
+
+@functools.lru_cache(maxsize=256)
+def _target_of(difficulty: float) -> int:
+    return difficulty_to_target(difficulty)
+
+
+@functools.lru_cache(maxsize=64)
+def _network_target(nbits: int) -> int:
+    return bits_to_target(nbits)
 
 
 def _seq_after(a: int, b: int) -> bool:
