@@ -191,6 +191,19 @@ def test_errors_answered_and_other_devices_unaffected(
     assert h.core.stats(bad.id) is None
 
 
+def test_submit_after_subscribe_before_authorize(harness_factory: Any) -> None:
+    h = harness_factory(identity_wait=0.5)
+    h.connect_upstream()
+    dev = h.new_device()
+    dev.send('{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}')
+    h.tick(1.0)
+    assert isinstance(dev.answer(1)["result"], list)
+    job_id, en2, ntime, nonce, _ = dev.solve()
+    submit(dev, 4, "carol", (job_id, en2, ntime, nonce), None)
+    assert dev.answer(4)["error"][0] == 24
+    assert dev.closed is None and h.blocks == []
+
+
 def test_aggregate_mode_splits_the_extranonce(
     harness_factory: Any, esp_lines: tuple[str, ...]
 ) -> None:
@@ -252,6 +265,7 @@ def test_upstream_lost_devices_kept_waiting(
     job_id, en2, ntime, nonce, _ = sub.solve()
     submit(sub, 5, "alice.bitaxe", (job_id, en2, ntime, nonce), None)
     assert sub.answer(5)["result"] is False
+    assert h.core.stats(sub.id).blocks == 1  # a block while the upstream is away: logged whole
     h.connect_upstream()
     assert any(m.get("method") == "mining.set_extranonce" for m in sub.lines)
     assert plain.closed is not None and plain.lines[-1]["method"] == "client.reconnect"

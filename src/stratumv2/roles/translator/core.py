@@ -810,6 +810,11 @@ class TranslatorCore:
         if channel is None or channel.channel_id is None or not self.upstream_ready:
             stats.reject("upstream-unavailable")
             session.share_rejected(request_id, Sv1ErrorCode.OTHER, "Upstream unavailable")
+            header = share_header(share)
+            if int.from_bytes(sha256d(header), "little") <= _network_target(share.job.nbits):
+                stats.blocks += 1
+                self.blocks_found += 1
+                self._log_block(device, share, header, "upstream DOWN, submit it by hand")
             return
         try:
             sv2_job = int(share.job_id.partition("#")[0])
@@ -845,16 +850,7 @@ class TranslatorCore:
         if is_block:
             stats.blocks += 1
             self.blocks_found += 1
-            log.warning(
-                "BLOCK found by %s (%s): header %s coinbase %s%s%s%s",
-                device.username,
-                device.peer,
-                header.hex(),
-                share.job.coinb1.hex(),
-                share.extranonce1.hex(),
-                share.extranonce2.hex(),
-                share.job.coinb2.hex(),
-            )
+            self._log_block(device, share, header, "forwarded upstream")
         out.append(
             SendUpstream(
                 SubmitSharesExtended(
@@ -867,6 +863,21 @@ class TranslatorCore:
                     extranonce=extranonce,
                 )
             )
+        )
+
+    @staticmethod
+    def _log_block(device: _Device, share: SubmitShare, header: bytes, what: str) -> None:
+        """Every block is logged whole (header and stripped coinbase) so none can be lost."""
+        log.warning(
+            "BLOCK found by %s (%s), %s: header %s coinbase %s%s%s%s",
+            device.username,
+            device.peer,
+            what,
+            header.hex(),
+            share.job.coinb1.hex(),
+            share.extranonce1.hex(),
+            share.extranonce2.hex(),
+            share.job.coinb2.hex(),
         )
 
     def _on_success(self, msg: SubmitSharesSuccess) -> None:
