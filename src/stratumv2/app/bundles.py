@@ -526,7 +526,7 @@ async def run_demo(settings: DemoSettings, out: Callable[[str], None] | None = N
         sv2_port = bundle.ports.get("sv2", bundle.ports.get("listen"))
         assert sv2_port is not None
         sv2_pool = WorkerPool(1, settings.miner_hashrate)
-        sv2_pool.start()
+        _start_quietly(sv2_pool)
         sv2_miner = MinerService(
             MinerConfig(
                 channel="standard",
@@ -543,7 +543,7 @@ async def run_demo(settings: DemoSettings, out: Callable[[str], None] | None = N
         miners.append((sv2_miner, sv2_pool, asyncio.create_task(sv2_miner.run([endpoint]))))
         if "listen" in bundle.ports and bundle.translator is not None:
             sv1_pool = WorkerPool(1, settings.miner_hashrate)
-            sv1_pool.start()
+            _start_quietly(sv1_pool)
             sv1_miner = MinerService(MinerConfig(), sv1_pool, status_interval=3600)
             task = asyncio.create_task(
                 sv1_miner.run_sv1(
@@ -590,6 +590,17 @@ async def run_demo(settings: DemoSettings, out: Callable[[str], None] | None = N
             await bundle.close()
         await node.stop()
         say("stopped; the chain is saved for the next run")
+
+
+def _start_quietly(pool: Any) -> None:
+    """Start worker processes that ignore Ctrl-C (the demo stops them itself, in order)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def status_line(

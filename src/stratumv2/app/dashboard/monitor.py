@@ -476,7 +476,8 @@ class Monitor:
 
         ten, hour, rejects_24h, blocks_all = await self.store.call(query)
         totals = self.totals
-        last = self.blocks[-1] if self.blocks else None
+        accepted = [b for b in self.blocks if b.accepted]
+        last = accepted[-1] if accepted else (self.blocks[-1] if self.blocks else None)
         return {
             "network": self.network,
             "uptime": now - self.started,
