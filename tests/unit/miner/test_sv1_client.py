@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from stratumv2.bitcoin.hashes import sha256d
@@ -190,3 +191,27 @@ def test_client_reconnect_is_recorded() -> None:
     client = Sv1Client()
     client.receive_data(b'{"id":null,"method":"client.reconnect","params":[]}\n')
     assert client.reconnect_to == ("", 0)
+
+
+def test_job_version_with_bits_inside_the_mask() -> None:
+    server = Sv1ServerSession(SessionConfig(start_difficulty=DIFFICULTY))
+    client = Sv1Client(Sv1ClientConfig(username="u"))
+    client.start()
+    server.receive_data(client.data_to_send())
+    for event in iter(server.next_event, None):
+        if isinstance(event, Subscribe):
+            server.accept_subscribe(event.request_id, b"\x05", 2)
+        elif isinstance(event, Authorize):
+            server.accept_authorize(event.request_id)
+    server.notify(dataclasses.replace(notify("v", True), version=0x20004000))
+    client.receive_data(server.data_to_send())
+    (work,) = [e.work for e in iter(client.next_event, None) if isinstance(e, WorkChanged)]
+    assert work.version_mask == 0x1FFFE000 & ~0x4000
+    extranonce, version, ntime = round_parameters(work, 3 * 2**16 + 1)
+    assert version & 0x4000 and version != work.version
+    nonce, digest = scan(work, work.target, extranonce, version, ntime, 0, 1 << 18)[0]
+    client.submit(Solution(work.work_id, nonce, ntime, version, extranonce, digest))
+    server.receive_data(client.data_to_send())
+    (share,) = list(iter(server.next_event, None))
+    assert isinstance(share, SubmitShare) and share.version == version
+    assert sha256d(share_header(share)) == digest

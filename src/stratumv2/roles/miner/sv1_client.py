@@ -285,7 +285,9 @@ class Sv1Client:
             f"{solution.nonce:08x}",
         ]
         if self.version_mask:
-            params.append(f"{solution.version ^ job.notify.version:08x}")
+            # The version's bits inside the negotiated mask: the server's header is the same
+            # under BIP310's (job & ~mask) | (bits & mask) and under job | bits.
+            params.append(f"{solution.version & self.version_mask:08x}")
         self.sequence_number += 1
         self.submitted += 1
         self._request("mining.submit", params, self.sequence_number)
