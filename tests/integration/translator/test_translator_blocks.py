@@ -38,6 +38,17 @@ async def _wait_block(rpc: Any, before: int, timeout: float = 15.0) -> dict[str,
     return block
 
 
+async def _on_tip(device: Any, rpc: Any) -> None:
+    """Wait until the device's newest job builds on the node's best block."""
+    best = await rpc.call("getbestblockhash")
+
+    def on_tip() -> bool:
+        job = device.jobs.get(device.last_job)
+        return job is not None and job.prev_hash[::-1].hex() == best
+
+    await device.wait_for(on_tip)
+
+
 def _coinbase_pays(block: dict[str, Any], address: str) -> bool:
     script = address_to_script(address, "regtest").hex()
     coinbase = block["tx"][0]
@@ -75,6 +86,7 @@ async def test_sv1_devices_mine_blocks_and_survive_pool_restart(
                         await device.connect(port)
                         await device.handshake()
                         devices.append(device)
+                        await _on_tip(device, rpc)
                         before = await _count(rpc)
                         answer = await device.mine_share()
                         assert answer["result"] is True, (kind, answer)
@@ -108,6 +120,7 @@ async def test_sv1_devices_mine_blocks_and_survive_pool_restart(
                     await pool_cm.__aenter__()
                     for device in devices:
                         await device.handshake()
+                        await _on_tip(device, rpc)
                         before = await _count(rpc)
                         answer = await device.mine_share()
                         assert answer["result"] is True, (device.kind, answer)
@@ -162,6 +175,7 @@ async def test_pool_device_port_serves_sv1_and_sv2(
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 )  # fmt: skip
                 await sv1.handshake()
+                await _on_tip(sv1, rpc)
                 before = await _count(rpc)
                 answer = await sv1.mine_share()
                 assert answer["result"] is True, answer
@@ -178,3 +192,44 @@ async def test_pool_device_port_serves_sv1_and_sv2(
                     await translator.close()
                 await pool.close()
                 await store.close()
+
+
+async def test_aggregated_devices_mine_blocks(
+    tmp_path: Path, tp_runner: Any, process_runner: Any, device_class: Any, helpers: Any
+) -> None:
+    """`sv2 translator --aggregate`: two devices on one channel, each its own extranonce."""
+    async with running_node(tmp_path / "node") as node, node.rpc() as rpc:
+        await rpc.call("generatetoaddress", 1, node.address)
+        async with tp_runner(node.url, node.cookie_path, tmp_path / "tp") as tp:
+            sv2_port, listen_port = helpers["free_port"](), helpers["free_port"]()
+            args = [*helpers["pool_args"](tp, REGTEST_ADDRESS, sv2_port, listen_port)]
+            args += ["--datadir", str(tmp_path / "pool")]
+            async with process_runner(args, "Pool authority key:", 3) as (_pool, pool_lines):
+                key = pool_lines[0].split(":", 1)[1].strip()
+                translator_args = [
+                    "translator", "--network", "regtest", "--aggregate",
+                    "--user-identity", "farm",
+                    "--listen", "127.0.0.1:0",
+                    "--upstream", f"127.0.0.1:{sv2_port}",
+                    "--upstream-authority-key", key,
+                ]  # fmt: skip
+                async with process_runner(translator_args, "Translator listening on") as (
+                    _tr,
+                    lines,
+                ):
+                    port = int(lines[0].rsplit(":", 1)[1])
+                    devices = [device_class("esp-v2.9", f"rig{i}") for i in range(2)]
+                    for device in devices:
+                        await device.connect(port)
+                        await device.handshake()
+                    assert devices[0].extranonce1 != devices[1].extranonce1
+                    assert len(devices[0].extranonce1) == len(devices[1].extranonce1)
+                    for device in devices:
+                        await _on_tip(device, rpc)
+                        before = await _count(rpc)
+                        answer = await device.mine_share()
+                        assert answer["result"] is True, answer
+                        block = await _wait_block(rpc, before)
+                        assert _coinbase_pays(block, REGTEST_ADDRESS)
+                    for device in devices:
+                        await device.close()
