@@ -191,6 +191,7 @@ class Monitor:
         self.tp: Any = None
         """The running ``TemplateProviderService`` (current template, node state)."""
         self._live: dict[int, tuple[str, ConnectionLike]] = {}
+        self._blocks_before = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._node_ok: bool | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -201,6 +202,7 @@ class Monitor:
         """Load all-time bests and recent blocks from the store; poll in the background."""
         bests = await self.store.call(lambda s: s.best_difficulties())
         self.all_time_best = {(b.user, b.worker): b.best_difficulty for b in bests}
+        self._blocks_before = len(await self.store.call(lambda s: s.blocks(10_000_000)))
         self._poller = asyncio.create_task(self._poll_loop(poll_interval))
 
     async def close(self) -> None:
@@ -469,12 +471,12 @@ class Monitor:
         """The headline numbers."""
         now = self.clock()
 
-        def query(store: Store) -> tuple[Any, Any, dict[str, int], int]:
+        def query(store: Store) -> tuple[Any, Any, dict[str, int]]:
             rejects = store.reject_counts(now - DAY)
-            count = len(store.blocks(1_000_000))
-            return store.total_hashrate(now, 600), store.total_hashrate(now, HOUR), rejects, count
+            return store.total_hashrate(now, 600), store.total_hashrate(now, HOUR), rejects
 
-        ten, hour, rejects_24h, blocks_all = await self.store.call(query)
+        ten, hour, rejects_24h = await self.store.call(query)
+        blocks_all = self._blocks_before + self.totals.blocks_found
         totals = self.totals
         accepted = [b for b in self.blocks if b.accepted]
         last = accepted[-1] if accepted else (self.blocks[-1] if self.blocks else None)
