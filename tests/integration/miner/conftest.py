@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,35 @@ async def tp_on_node(url: str, cookie: Path, datadir: Path) -> AsyncIterator[Tp]
         await asyncio.gather(task, return_exceptions=True)
         await server.close()
         await rpc.close()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a role that does not print its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def tp_subprocess(url: str, cookie: Path, datadir: Path) -> AsyncIterator[Tp]:
+    """`sv2 tp` (subprocess, by its flags) on the node; yields its port and authority key."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(SV2), "tp", "--network", "regtest", "--datadir", str(datadir),
+        "--listen", f"127.0.0.1:{port}", "--rpcurl", url, "--rpccookiefile", str(cookie),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if "authority key" not in line:
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"tp did not start: {line!r} {err.decode()[-2000:]}")
+        yield Tp(port, line.split(":", 1)[1].strip())
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
 
 @asynccontextmanager
@@ -123,6 +153,7 @@ def stack() -> Any:
         (),
         {
             "tp": tp_on_node,
+            "tp_process": tp_subprocess,
             "pool": pool_subprocess,
             "translator": translator_subprocess,
             "miner": run_miner,

@@ -23,10 +23,11 @@ pytestmark = pytest.mark.slow
     ids=["standard-group-jobs", "extended", "standard-jobs"],
 )
 async def test_sv2_miner_finds_blocks(tmp_path: Path, stack: Any, miner_args: list[str]) -> None:
+    """The whole stack as separate processes: `sv2 tp`, `sv2 pool`, `sv2 miner`."""
     async with running_node(tmp_path / "node") as node, node.rpc() as rpc:
         await rpc.call("generatetoaddress", 1, node.address)
         start_height = await rpc.getblockcount()
-        async with stack.tp(node.url, node.cookie_path, tmp_path / "tp") as tp:
+        async with stack.tp_process(node.url, node.cookie_path, tmp_path / "tp") as tp:
             pool_args = [
                 "--network", "regtest",
                 "--listen", "127.0.0.1:0",
