@@ -64,6 +64,7 @@ class Wire:
     tokens: int = 0
     pool_up: bool = True
     jds_up: bool = True
+    held: list[Message] | None = None  # ToPool messages held back (a slow pool)
 
     def run(self, actions: list[Any]) -> None:
         queue = list(actions)
@@ -87,6 +88,8 @@ class Wire:
             elif isinstance(action, ToJds) and self.jds_up:
                 self.sent_to_jds.append(action.message)
                 queue.extend(self._jds(action.message, now))
+            elif isinstance(action, ToPool) and self.held is not None:
+                self.held.append(action.message)
             elif isinstance(action, ToPool) and self.pool_up:
                 self.sent_to_pool.append(action.message)
                 for reply in self.pool.on_connection_message(1, action.message, now):
@@ -137,11 +140,13 @@ def wire(jd: Any) -> Wire:
     return w
 
 
-def start(w: Wire, *, miner: bool = True) -> None:
+def start(w: Wire, *, miner: bool = True, hold_pool: bool = False) -> None:
     jd, jdc, now = w.jd, w.jdc, w.jd.now
     w.run(jdc.jds_connected())
     w.run(jdc.pool_connected())
     assert jdc.mode == "pool" and w.modes[-1].mode == "pool"
+    if hold_pool:
+        w.held = []
     w.run(jdc.on_new_template(jd.helpers.make_template(1, jd.txs), now))
     w.run(jdc.on_set_new_prev_hash(jd.helpers.make_prev_hash(1), now))
     if miner:
@@ -278,3 +283,15 @@ def test_constraints_follow_the_jds_outputs(wire: Wire) -> None:
 
 def _debug(w: Wire) -> str:
     return str([m for m in w.modes])
+
+
+def test_block_found_before_the_pool_accepted_the_job(wire: Wire) -> None:
+    start(wire, hold_pool=True)
+    jdc = wire.jdc
+    assert not jdc.upstream_jobs  # SetCustomMiningJob not answered yet: optimistic mining
+    wire.run(jdc.on_downstream_message(MINER, mine(wire), wire.jd.now))
+    assert len(wire.tp_blocks) == 1 and not wire.solved
+    held, wire.held = wire.held or [], None
+    wire.run([ToPool(m) for m in held])
+    # on SetCustomMiningJob.Success the early block goes to the JDS and the pool
+    assert len(wire.solved) == 1 and len(wire.pool_blocks) == 1 and jdc.shares_forwarded == 1

@@ -49,3 +49,17 @@ def test_help_explains_the_role(role: str) -> None:
     assert result.exit_code == 0
     assert "Job Declaration" in result.output
     assert "--address" in result.output
+
+
+def test_pool_embedded_jds_needs_a_node() -> None:
+    from stratumv2.roles.pool.settings import PoolSettings
+
+    example = EXAMPLES / "pool.toml"
+    with pytest.raises(ConfigError, match="jds_listen"):
+        load_config(PoolSettings, example, {"jds_listen": "127.0.0.1:3334"})
+    settings = load_config(
+        PoolSettings, example, {"jds_listen": "127.0.0.1:3334", "rpcurl": "http://127.0.0.1:1"}
+    )
+    assert settings.jds_listen == "127.0.0.1:3334"
+    result = CliRunner().invoke(main, ["pool", "--help"])
+    assert "--jds-listen" in result.output and "embedded JDS" in result.output

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from stratumv2.roles.pool.service import PoolService
 from stratumv2.roles.pool.settings import PoolSettings
 from stratumv2.roles.template_provider.client import TemplateDistributionClient
 from stratumv2.roles.template_provider.core import ClientConstraints
+
+if TYPE_CHECKING:
+    from stratumv2.roles.jd_server.service import JdsService
 
 __all__ = ["build_service", "command", "load_authority", "run_pool"]
 
@@ -48,7 +51,11 @@ POOL_COINBASE_CONSTRAINTS = ClientConstraints(max_additional_size=100, max_addit
 @click.option("--tp-authority-key", default=None, help="The TP's authority public key.")
 @click.option("--address", default=None, help="Payout address.")
 @click.option("--mode", type=click.Choice(["solo", "pool"]), default=None, help="Payout mode.")
-@click.option("--jds-listen", default=None, help="Embedded JDS (not available yet).")
+@click.option("--jds-listen", default=None, help="Also serve Job Declaration here (embedded JDS).")
+@click.option("--rpcurl", default=None, help="Node RPC URL for the embedded JDS.")
+@click.option("--rpccookiefile", default=None, help="That node's cookie file.")
+@click.option("--rpcuser", default=None, help="That node's RPC user (instead of the cookie).")
+@click.option("--rpcpassword", default=None, help="That node's RPC password.")
 @click.option("--share-batch-size", type=int, default=None, help="Shares per Success message.")
 @click.option("--shares-per-minute", type=float, default=None, help="Vardiff goal.")
 def command(config: str | None, **flags: Any) -> None:
@@ -121,8 +128,13 @@ async def run_pool(
     service = build_service(settings, authority, store)
     sv2 = parse_host_port(settings.sv2_listen) if settings.sv2_listen else None
     listen = parse_host_port(settings.listen) if settings.listen else None
+    jds = _embedded_jds(settings, service, authority, datadir)  # --jds-listen (jd_server)
     try:
         bound = await service.start(sv2, listen)
+        if jds is not None:
+            assert settings.jds_listen is not None
+            host, port = await jds.start(*parse_host_port(settings.jds_listen))
+            print(f"Pool JDS listening on {host}:{port}", flush=True)
         print(f"Pool authority key: {service.authority_public_key}", flush=True)
         for host, port in bound:
             print(f"Pool listening on {host}:{port}", flush=True)
@@ -131,4 +143,33 @@ async def run_pool(
         await asyncio.Event().wait()
     finally:
         await service.close()
+        if jds is not None:
+            await jds.close()
+            await jds.rpc.close()
         await store.close()
+
+
+def _embedded_jds(
+    settings: PoolSettings, service: PoolService, authority: Keypair, datadir: Path
+) -> JdsService | None:
+    """The JDS sharing its declarations with the pool core (``--jds-listen``), or None."""
+    if not settings.jds_listen:
+        return None
+    from stratumv2.app.commands.jds import make_rpc
+    from stratumv2.roles.jd_server.core import JdsCore
+    from stratumv2.roles.jd_server.service import JdsService, embed_in_pool
+    from stratumv2.roles.jd_server.settings import jds_config_for
+
+    rpc = make_rpc(
+        settings.network,
+        settings.rpcurl,
+        settings.rpccookiefile,
+        settings.rpcuser,
+        settings.rpcpassword,
+    )
+    assert settings.address is not None
+    jds = JdsService(
+        JdsCore(jds_config_for(settings.address, settings.network)), authority, rpc, datadir
+    )
+    embed_in_pool(service.core, jds)
+    return jds

@@ -214,6 +214,15 @@ class _Downstream(PoolCore):
         self.factory = new
 
 
+@dataclass(frozen=True, slots=True)
+class _EarlyShare:
+    share: SubmitSharesStandard | SubmitSharesExtended
+    local: bytes
+    prev_hash: bytes
+    nbits: int
+    block: bool
+
+
 @dataclass(slots=True)
 class _Declaration:
     template_id: int
@@ -223,6 +232,7 @@ class _Declaration:
     prev_hash: bytes
     template_seen: float
     token: bytes = b""
+    early: list[_EarlyShare] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -501,12 +511,16 @@ class JdcCore:
         if kind is SetCustomMiningJobSuccess:
             assert isinstance(message, SetCustomMiningJobSuccess)
             declaration = self._declarations.pop(message.request_id, None)
-            if declaration is not None and self.mode == "pool":
-                self.upstream_jobs[declaration.template_id] = (declaration.job, message.job_id)
-                self.latencies.append(now - declaration.template_seen)
-                if len(self.latencies) > 10_000:
-                    del self.latencies[:5000]
-            return []
+            if declaration is None or self.mode != "pool":
+                return []
+            self.upstream_jobs[declaration.template_id] = (declaration.job, message.job_id)
+            self.latencies.append(now - declaration.template_seen)
+            if len(self.latencies) > 10_000:
+                del self.latencies[:5000]
+            out: list[Action] = []
+            for early in declaration.early:  # found while the job was being declared
+                out.extend(self._forward(early, declaration.job, message.job_id))
+            return out
         if kind is SetCustomMiningJobError:
             assert isinstance(message, SetCustomMiningJobError)
             self._declarations.pop(message.request_id, None)
@@ -667,47 +681,60 @@ class JdcCore:
             local = channel.extranonce_prefix + share.extranonce
         else:
             local = channel.extranonce_prefix
-        factory = self.factory
-        declared = self.upstream_jobs.get(job.template_id or -1)
-        if (
-            self.mode != "pool"
-            or declared is None
-            or (declared[0] is not job and declared[0] != job)
-        ):
+        if self.mode != "pool":
             return actions
+        declared = self.upstream_jobs.get(job.template_id or -1)
+        share_info = _EarlyShare(share, local, tip.prev_hash, tip.nbits, block)
+        if declared is None or (declared[0] is not job and declared[0] != job):
+            # optimistic mining: the job may still be on its way to the pool
+            for declaration in self._declarations.values():
+                if declaration.job is job or declaration.job == job:
+                    if len(declaration.early) < 64:
+                        declaration.early.append(share_info)
+                    break
+            return actions
+        actions.extend(self._forward(share_info, job, declared[1]))
+        return actions
+
+    def _forward(self, early: _EarlyShare, job: MiningJob, upstream_job_id: int) -> list[Action]:
+        """A downstream share on a job the pool accepted: PushSolution for a block, and the
+        share itself when it meets the pool channel's target."""
+        share, local = early.share, early.local
+        factory = self.factory
         up = self.upstream
         up_extranonce = local + bytes(factory.pad)
-        if block:
+        out: list[Action] = []
+        if early.block:
             self.blocks_pushed += 1
-            actions.append(
+            out.append(
                 ToJds(
                     PushSolution(
                         extranonce=factory.outer + up_extranonce,
-                        prev_hash=tip.prev_hash,
+                        prev_hash=early.prev_hash,
                         nonce=share.nonce,
                         ntime=share.ntime,
-                        nbits=tip.nbits,
+                        nbits=early.nbits,
                         version=share.version,
                     )
                 )
             )
         digest = header_hash(
             share.version,
-            tip.prev_hash,
+            early.prev_hash,
             job.merkle_root(local),
             share.ntime,
-            tip.nbits,
+            early.nbits,
             share.nonce,
         )
         if int.from_bytes(digest, "little") <= up.target:
             up.sequence += 1
             self.shares_forwarded += 1
-            actions.append(
+            out.append(
                 ToPool(
                     SubmitSharesExtended(
                         channel_id=up.channel_id,
                         sequence_number=up.sequence,
-                        job_id=declared[1],
+                        job_id=upstream_job_id,
                         nonce=share.nonce,
                         ntime=share.ntime,
                         version=share.version,
@@ -715,7 +742,7 @@ class JdcCore:
                     )
                 )
             )
-        return actions
+        return out
 
     # ---- timers ---------------------------------------------------------------------------
 

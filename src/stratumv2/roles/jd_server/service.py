@@ -54,6 +54,7 @@ class BlockSubmitter:
         self.submitted = 0
         self.rejected = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[Path] = set()
 
     def submit(self, block: bytes, height: int) -> Path:
         """Save ``block`` and submit it in the background; returns the saved file."""
@@ -62,6 +63,8 @@ class BlockSubmitter:
         block_hash = hash_to_hex(BlockHeader.parse(block[:80]).hash())
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{height}-{block_hash}.hex"
+        if path in self._inflight or path.with_suffix(".submitted").exists():
+            return path  # the same block again (PushSolution and the pool's own share)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="ascii") as f:
             f.write(block.hex())
@@ -82,6 +85,7 @@ class BlockSubmitter:
         return len(pending)
 
     def _start(self, path: Path) -> None:
+        self._inflight.add(path)
         task = asyncio.get_running_loop().create_task(self._submit(path))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -106,6 +110,7 @@ class BlockSubmitter:
             self.rejected += 1
             log.error("block %s rejected by the node: %s", path.stem, result)
             os.replace(path, path.with_suffix(".rejected"))
+        self._inflight.discard(path)
 
     async def close(self) -> None:
         """Stop retrying (the files stay for the next start)."""

@@ -13,7 +13,7 @@ from stratumv2.bitcoin.address import address_to_script
 from stratumv2.bitcoin.tx import TxOut
 from stratumv2.roles.jd_server.core import JdsConfig
 
-__all__ = ["DEFAULT_JDS_LISTEN", "JdsSettings"]
+__all__ = ["DEFAULT_JDS_LISTEN", "JdsSettings", "jds_config_for"]
 
 DEFAULT_JDS_LISTEN = "0.0.0.0:34264"  # SRI's standalone JDS port
 
@@ -57,6 +57,9 @@ class JdsSettings(Settings):
     def jds_config(self) -> JdsConfig:
         """The core's configuration: the pool's payout as the one coinbase output."""
         assert self.address is not None
-        return JdsConfig(
-            coinbase_outputs=(TxOut(0, address_to_script(self.address, self.network)),)
-        )
+        return jds_config_for(self.address, self.network)
+
+
+def jds_config_for(address: str, network: str) -> JdsConfig:
+    """A JDS paying ``address`` (the pool's payout) as the one coinbase output."""
+    return JdsConfig(coinbase_outputs=(TxOut(0, address_to_script(address, network)),))

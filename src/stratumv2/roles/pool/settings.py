@@ -57,7 +57,11 @@ class PoolSettings(Settings):
     max_frame_size: int = Field(default=1 << 16, ge=256, description="largest frame payload")
     max_write_backlog: int = Field(default=4 << 20, ge=1 << 16, description="bytes; then close")
     idle_timeout: float | None = Field(default=None, gt=0, description="close silent miners")
-    jds_listen: str | None = None
+    jds_listen: str | None = Field(default=None, description="embedded JDS HOST:PORT")
+    rpcurl: str | None = Field(default=None, description="node RPC for the embedded JDS")
+    rpccookiefile: str | None = None
+    rpcuser: str | None = None
+    rpcpassword: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
     vardiff: VardiffSettings = VardiffSettings()
@@ -83,8 +87,13 @@ class PoolSettings(Settings):
             address_to_script(self.address, self.network)
         except ValueError as exc:
             raise ValueError(f"address: {exc}") from None
-        if self.jds_listen:
-            raise ValueError("jds_listen: the embedded Job Declaration server is not built yet")
+        if self.jds_listen:  # the embedded JDS (roles/jd_server) checks jobs on a node
+            try:
+                parse_host_port(self.jds_listen)
+            except ValueError as exc:
+                raise ValueError(f"jds_listen: {exc}") from None
+            if not self.rpcurl:
+                raise ValueError("jds_listen: the embedded JDS needs the node's --rpcurl")
         if not (self.listen or self.sv2_listen):
             raise ValueError("listen / sv2_listen: at least one must be set")
         return self
