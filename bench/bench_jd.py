@@ -3,7 +3,8 @@
 Everything in this process over loopback Noise: the embedded regtest node (its transaction
 generator on or off), two ``sv2 tp`` services (the pool's and the JDC's own), the pool with
 its embedded JDS, and the JDC. For each of N blocks (40; short: 3) mined with
-``generatetoaddress 1`` -- plus the fee-bump templates the TP sends meanwhile -- the clock
+``generatetoaddress 1`` (1 s apart with the generator on) -- plus the fee-bump templates the
+TP sends meanwhile -- the clock
 starts when the JDC core receives the template (``SetNewPrevHash`` / non-future
 ``NewTemplate``) and stops when the pool's ``SetCustomMiningJob.Success`` reaches it: that is
 RequestTransactionData to our TP, DeclareMiningJob (mempool lookups over RPC at the JDS),
@@ -112,6 +113,8 @@ async def _run(
                 await asyncio.sleep(0.05)
             core.latencies.clear()  # the first one includes connection setup
             for _ in range(blocks):
+                if tx_rate:  # let the mempool refill: fee-bump templates are declared too
+                    await asyncio.sleep(1.0)
                 before = len(core.latencies)
                 await rpc.call("generatetoaddress", 1, node.address)
                 deadline = time.monotonic() + 15
@@ -139,7 +142,7 @@ def main(short: bool) -> None:
     """Print the latency table."""
     blocks = 3 if short else 40
     rows = []
-    for tx_rate in (0.0, 20.0):
+    for tx_rate in (0.0, 100.0):
         with tempfile.TemporaryDirectory() as tmp:
             lat, rtt, tx_mean = asyncio.run(_run(tx_rate, blocks, Path(tmp)))
         if not lat:
