@@ -221,6 +221,10 @@ async def test_job_declaration_end_to_end(tmp_path: Path, tools: Any) -> None:
                 assert hex_to_hash(excluded) not in txids
                 await until(lambda: pool.service.core.blocks_found >= 1, 5, "pool share")  # type: ignore[union-attr]
                 assert excluded in await rpc.getrawmempool()
+                # the JDS saved the block before submitting it, and the node answered
+                await until(
+                    lambda: any((tmp_path / "pool" / "blocks").glob("*.submitted")), 10, "saved"
+                )
 
                 # 3. pool killed: solo within 5 s, and a block then pays the user
                 await pool.stop()
