@@ -66,6 +66,22 @@ def test_job_version_with_bit_inside_mask(harness_factory: Any, esp_lines: tuple
     assert shares[0].version == 0x3000E000
 
 
+def test_suggest_after_authorize_updates_channel(
+    harness_factory: Any, bits: dict[str, int], esp_lines: tuple[str, ...]
+) -> None:
+    """ESP-Miner >= v2.9 suggests 1000 once authorized: the next job carries it and the pool
+    hears the implied hashrate (1000 * 2**32 * 18 / 60 H/s)."""
+    h = harness_factory(bits=bits["hard"])
+    h.connect_upstream()
+    dev = h.new_device()
+    dev.send(*esp_lines)
+    first_job = dev.last_job
+    dev.send('{"id":4,"method":"mining.suggest_difficulty","params":[1000]}')
+    assert dev.difficulty == 1000 and dev.last_job != first_job
+    update = [m for m in h.upstream_log if isinstance(m, UpdateChannel)][-1]
+    assert abs(update.nominal_hash_rate / (1000 * 2**32 * 18 / 60) - 1) < 1e-3
+
+
 def test_old_esp_order_suggest_before_authorize(harness_factory: Any, bits: dict[str, int]) -> None:
     h = harness_factory(bits=bits["hard"])
     h.connect_upstream()

@@ -393,7 +393,7 @@ class TranslatorCore:
                     device.username = event.username
             elif kind is SuggestDifficulty:
                 assert isinstance(event, SuggestDifficulty)
-                self._on_suggest(device, event, now)
+                out.extend(self._on_suggest(device, event, now))
             elif kind is InvalidRequest:
                 assert isinstance(event, InvalidRequest)
                 if event.method == "mining.submit":
@@ -672,14 +672,20 @@ class TranslatorCore:
             return session.suggested_difficulty
         return session.clamp_difficulty(device.vardiff.difficulty)
 
-    def _on_suggest(self, device: _Device, event: SuggestDifficulty, now: float) -> None:
+    def _on_suggest(self, device: _Device, event: SuggestDifficulty, now: float) -> list[Action]:
+        """The device's suggestion is its difficulty from the next job on; the upstream learns
+        the hashrate it implies (``UpdateChannel``)."""
+        out: list[Action] = []
         if device.vardiff is not None and self.config.vardiff is not None:
             hashrate = target_to_hashrate(
                 difficulty_to_target(event.difficulty), self.config.vardiff.shares_per_minute
             )
             device.vardiff.set_hashrate(hashrate, now)
+            if device.channel is not None:
+                out.extend(self._update_channel(device.channel))
         if device.ready:
             self._renotify(device)
+        return out
 
     def _on_new_prefix(self, channel: _Channel, prefix: bytes, touched: set[int]) -> None:
         channel.prefix = bytes(prefix)
