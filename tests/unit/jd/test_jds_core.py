@@ -200,3 +200,11 @@ def _fields(msg: Any) -> dict[str, Any]:
     import dataclasses
 
     return {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
+
+
+def test_unused_tokens_per_connection_are_bounded(jd: Any) -> None:
+    registry = jd.core.declarations
+    for i in range(100):
+        registry.allocate(b"t%d" % i, 1, jd.now, per_connection=64)
+    assert registry.allocated_count == 64
+    assert not registry.take_token(b"t0", 1, jd.now) and registry.take_token(b"t99", 1, jd.now)

@@ -250,7 +250,9 @@ class JdcService:
                 constraints = ClientConstraints(
                     action.max_additional_size + _SCRIPT_SIG_ROOM, action.max_additional_sigops
                 )
-                asyncio.get_running_loop().create_task(self.td.set_constraints(constraints))
+                self._tasks.append(
+                    asyncio.get_running_loop().create_task(self.td.set_constraints(constraints))
+                )
             elif isinstance(action, ModeChanged):
                 switches = self.core.switches
                 log.warning(
@@ -272,7 +274,9 @@ class JdcService:
 
     def _submit_block(self, block: SubmitBlock) -> None:
         self.blocks_submitted += 1
-        asyncio.get_running_loop().create_task(self.td.submit_solution(block.solution))
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(self.td.submit_solution(block.solution))
+        )
         log.info(
             "BLOCK FOUND (%s mode) by %s.%s: %s",
             self.core.mode,

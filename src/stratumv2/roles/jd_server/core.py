@@ -169,8 +169,12 @@ class JobDeclarations:
         self._tokens: dict[bytes, _Token] = {}
         self._jobs: OrderedDict[bytes, DeclaredJob] = OrderedDict()
 
-    def allocate(self, token: bytes, conn_id: int, now: float) -> None:
-        """Remember a freshly allocated token for ``conn_id``."""
+    def allocate(self, token: bytes, conn_id: int, now: float, per_connection: int = 64) -> None:
+        """Remember a freshly allocated token for ``conn_id`` (its oldest unused tokens go
+        beyond ``per_connection``)."""
+        mine = [t for t, e in self._tokens.items() if e.conn_id == conn_id]
+        for old in mine[: max(0, len(mine) - per_connection + 1)]:
+            del self._tokens[old]
         self._tokens[token] = _Token(conn_id, now + self.lifetime)
 
     def take_token(self, token: bytes, conn_id: int, now: float) -> bool:
