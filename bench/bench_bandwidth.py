@@ -16,6 +16,10 @@ Events:
 * new block: SV1 clean ``mining.notify``; SV2 a future job plus ``SetNewPrevHash``.
 A device-hour at 18 shares/min, a job update every 30 s and a block every 10 minutes sums
 it up; "saving" is 1 - SV2/SV1. The SV2 spec's "up to 95%" is compared with what we measure.
+A second table drives that same device-hour through the translator core (SV1 bytes on the
+device side, SV2 extended bytes on the upstream side) as a cross-check of the per-event sums.
+Reading: job distribution saves 93% (standard, header-only) and ~53% (extended); shares save
+little (an encrypted SV2 frame carries 32 bytes of MACs), so shares decide the total.
 """
 
 from __future__ import annotations
