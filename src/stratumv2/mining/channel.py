@@ -26,6 +26,8 @@ from stratumv2.mining.shares import (
     Rejected,
     Stale,
     Valid,
+    new_ack,
+    new_valid,
 )
 from stratumv2.protocol import (
     SetExtranoncePrefix,
@@ -171,7 +173,9 @@ class Channel:
         self._batch_last_seq = 0
         self._batch_size = self.config.share_batch_size
         drift = self.config.max_ntime_drift
-        self._ntime_drift = math.inf if drift is None else float(drift)
+        # an int when set: ``now + drift`` then stays an int for integer ``now``, and the
+        # int/int comparison with the share's nTime is much cheaper than int/float
+        self._ntime_drift: float = math.inf if drift is None else drift
         self.blocks_found = 0
 
     # ---- targets ----------------------------------------------------------------------
@@ -329,15 +333,12 @@ class Channel:
         self._batch_sum += valid.difficulty
         self._batch_count += 1
         if self._batch_count >= self._batch_size:
-            return Valid(valid.difficulty, self._flush_batch())
+            return new_valid(valid.difficulty, self._flush_batch())
         return valid
 
     def _flush_batch(self) -> SubmitSharesSuccess:
-        ack = SubmitSharesSuccess(
-            channel_id=self.channel_id,
-            last_sequence_number=self._batch_last_seq,
-            new_submits_accepted_count=self._batch_count,
-            new_shares_sum=int(self._batch_sum),
+        ack = new_ack(
+            self.channel_id, self._batch_last_seq, self._batch_count, int(self._batch_sum)
         )
         self._batch_count = 0
         self._batch_sum = 0.0

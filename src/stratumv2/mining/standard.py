@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from stratumv2.bitcoin.hashes import merkle_root_from_branch
 from stratumv2.mining.channel import Channel, ChannelJob
 from stratumv2.mining.jobs import MiningJob
@@ -13,13 +11,14 @@ from stratumv2.mining.shares import (
     Duplicate,
     InvalidTimestamp,
     ShareResult,
-    Valid,
+    new_valid,
+    sha256_small,
 )
 from stratumv2.protocol import NewMiningJob, SubmitSharesStandard
 
 __all__ = ["StandardChannel"]
 
-_sha256 = hashlib.sha256
+_sha256 = sha256_small
 _pack_header = HEADER_STRUCT.pack
 _from_bytes = int.from_bytes
 
@@ -81,28 +80,30 @@ class StandardChannel(Channel):
         )
         block_hash = _sha256(_sha256(header).digest()).digest()
         value = _from_bytes(block_hash, "little")
-        seen = self._seen
-        count = len(seen)
+        if value <= cj.target and value > self._network_target:
+            # The common case, inlined: a valid share that is not a block.
+            seen = self._seen
+            if value in seen:
+                return Duplicate(self.channel_id, share.sequence_number)
+            seen.add(value)
+            self._batch_last_seq = share.sequence_number
+            self._batch_sum += cj.difficulty
+            count = self._batch_count + 1
+            if count >= self._batch_size:
+                self._batch_count = count
+                return new_valid(cj.difficulty, self._flush_batch())
+            self._batch_count = count
+            return cj.valid
         if value > cj.target:
             credit = self._credit_below_job_target(value)
             if credit is None:
                 return BelowTarget(self.channel_id, share.sequence_number)
-        elif value > self._network_target:
-            # The common case, inlined: a valid share that is not a block.
-            seen.add(value)
-            if len(seen) == count:
-                return Duplicate(self.channel_id, share.sequence_number)
-            self._batch_last_seq = share.sequence_number
-            self._batch_sum += cj.difficulty
-            self._batch_count += 1
-            if self._batch_count >= self._batch_size:
-                return Valid(cj.difficulty, self._flush_batch())
-            return cj.valid
         else:
             credit = cj.valid
-        seen.add(value)
-        if len(seen) == count:
+        seen = self._seen
+        if value in seen:
             return Duplicate(self.channel_id, share.sequence_number)
+        seen.add(value)
         if value <= self._network_target:
             return self._block(
                 cj, credit, share.sequence_number, header, block_hash, cj.extranonce_prefix
