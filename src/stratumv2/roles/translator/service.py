@@ -273,7 +273,12 @@ class TranslatorService:
                 self._execute(self.core.on_upstream_message(reply, time.time()))
                 self.upstream_connected.set()
                 async for message in conn:
-                    self._execute(self.core.on_upstream_message(message, time.time()))
+                    try:
+                        self._execute(self.core.on_upstream_message(message, time.time()))
+                    except Exception:  # our bug: drop this upstream session, not the process
+                        log.exception("cannot handle %s from upstream", type(message).__name__)
+                        conn.fail("translator error")
+                        break
             finally:
                 if probe is not None:
                     probe.cancel()
@@ -306,7 +311,10 @@ class TranslatorService:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(self.tick_interval)
-            self._execute(self.core.on_tick(time.time()))
+            try:
+                self._execute(self.core.on_tick(time.time()))
+            except Exception:
+                log.exception("translator tick failed")
 
 
 async def start_embedded(
