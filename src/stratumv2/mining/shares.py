@@ -50,7 +50,7 @@ HEADER_STRUCT = struct.Struct("<I32s32sIII")
 """Header layout with the version as U32, as SV2 carries it (same bytes as Core's int32)."""
 
 
-def _small_input_sha256() -> Callable[[bytes], Any]:
+def _small_input_sha256() -> Callable[[bytes], hashlib._Hash]:
     """CPython's own SHA-256 constructor when it has one, else ``hashlib.sha256``.
 
     Same digests; for 32- to 200-byte inputs the built-in one costs about a third less per
@@ -58,7 +58,7 @@ def _small_input_sha256() -> Callable[[bytes], Any]:
     """
     for module in ("_sha2", "_sha256"):  # CPython >= 3.12, <= 3.11
         try:
-            constructor: Callable[[bytes], Any] = importlib.import_module(module).sha256
+            constructor: Callable[[bytes], hashlib._Hash] = importlib.import_module(module).sha256
         except (ImportError, AttributeError):
             continue
         if constructor(b"abc").digest() == hashlib.sha256(b"abc").digest():

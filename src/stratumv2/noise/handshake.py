@@ -11,7 +11,9 @@ and DH result under the labels of ``02-noise-test-vectors.json``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
+
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from stratumv2.noise.certificate import (
     CERTIFICATE_SIZE,
@@ -23,7 +25,6 @@ from stratumv2.noise.cipher import CipherState
 from stratumv2.noise.errors import DecryptError, HandshakeError
 from stratumv2.noise.primitives import (
     MAC_SIZE,
-    Aead,
     AuthenticationFailed,
     CryptoError,
     XOnlyPublicKey,
@@ -31,6 +32,9 @@ from stratumv2.noise.primitives import (
     ellswift_encode,
     ellswift_xdh,
     hkdf2,
+    hkdf2_padded,
+    hmac_pads,
+    nonce,
     sha256,
 )
 
@@ -66,15 +70,34 @@ class HandshakeResult(NamedTuple):
     certificate: Certificate
 
 
-class _SymmetricState:
-    """Noise SymmetricState: chaining key ``ck``, handshake hash ``h`` and an optional key."""
+_CK0_IPAD, _CK0_OPAD = hmac_pads(CK0)  # every handshake's first HKDF has the key CK0
+_NONCE0: Final = nonce(0)
+_new_object = object.__new__
 
-    __slots__ = ("_aead", "_n", "ck", "h", "trace")
+
+def _cipher_state(key: bytes) -> CipherState:
+    """``CipherState(key)`` without the intermediate ``Aead`` wrapper (same slots)."""
+    state: CipherState = _new_object(CipherState)
+    cipher = ChaCha20Poly1305(key)
+    state.raw_encrypt = cipher.encrypt
+    state.raw_decrypt = cipher.decrypt
+    state.n = 0
+    return state
+
+
+class _SymmetricState:
+    """Noise SymmetricState: chaining key ``ck``, handshake hash ``h`` and an optional key.
+
+    In NX every key from ``mix_key`` seals or opens exactly one message, so the AEAD is
+    called once per key (nonce 0 first; a counter is kept for generality).
+    """
+
+    __slots__ = ("_cipher", "_n", "ck", "h", "trace")
 
     def __init__(self, trace: Trace | None) -> None:
         self.ck = CK0
         self.h = H0
-        self._aead: Aead | None = None
+        self._cipher: Any = None
         self._n = 0
         self.trace = trace
 
@@ -82,30 +105,38 @@ class _SymmetricState:
         self.h = sha256(self.h + data)
 
     def mix_key(self, ikm: bytes) -> bytes:
-        self.ck, key = hkdf2(self.ck, ikm)
-        self._aead = Aead(key)
+        ck = self.ck
+        if ck is CK0:
+            self.ck, key = hkdf2_padded(_CK0_IPAD, _CK0_OPAD, ikm)
+        else:
+            self.ck, key = hkdf2(ck, ikm)
+        self._cipher = ChaCha20Poly1305(key)
         self._n = 0
         return key
 
     def encrypt_and_hash(self, plaintext: bytes) -> bytes:
-        if self._aead is None:
+        cipher = self._cipher
+        if cipher is None:
             ciphertext = plaintext
         else:
-            ciphertext = self._aead.encrypt(self._n, self.h, plaintext)
-            self._n += 1
-        self.mix_hash(ciphertext)
+            n = self._n
+            ciphertext = cipher.encrypt(_NONCE0 if n == 0 else nonce(n), plaintext, self.h)
+            self._n = n + 1
+        self.h = sha256(self.h + ciphertext)
         return ciphertext
 
     def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
-        if self._aead is None:
+        cipher = self._cipher
+        if cipher is None:
             plaintext = ciphertext
         else:
+            n = self._n
             try:
-                plaintext = self._aead.decrypt(self._n, self.h, ciphertext)
+                plaintext = cipher.decrypt(_NONCE0 if n == 0 else nonce(n), ciphertext, self.h)
             except AuthenticationFailed:
                 raise DecryptError("handshake message failed authentication") from None
-            self._n += 1
-        self.mix_hash(ciphertext)
+            self._n = n + 1
+        self.h = sha256(self.h + ciphertext)
         return plaintext
 
     def split(self) -> tuple[bytes, bytes]:
@@ -201,7 +232,7 @@ class InitiatorHandshake:
             trace("k_initiator_to_responder(c1)", k1)
             trace("k_responder_to_initiator(c2)", k2)
         self._state = "done"
-        return HandshakeResult(CipherState(k1), CipherState(k2), sym.h, static_xonly, cert)
+        return HandshakeResult(_cipher_state(k1), _cipher_state(k2), sym.h, static_xonly, cert)
 
 
 class ResponderHandshake:
@@ -263,6 +294,6 @@ class ResponderHandshake:
         k1, k2 = sym.split()
         self._state = "done"
         result = HandshakeResult(
-            CipherState(k2), CipherState(k1), sym.h, identity.static_xonly, cert
+            _cipher_state(k2), _cipher_state(k1), sym.h, identity.static_xonly, cert
         )
         return re + enc_static + enc_cert, result
