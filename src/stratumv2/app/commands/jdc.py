@@ -53,7 +53,17 @@ log = logging.getLogger("stratumv2.jdc")
 def command(config: str | None, **flags: Any) -> None:
     """Job Declaration client: your node's templates, mined on a pool, solo as fallback.
 
-    Every switch between pool and solo is logged and counted.
+    \b
+    your miners --Mining--> jdc --Mining (SetCustomMiningJob)--> pool (--upstream)
+                             |  --Job Declaration------------> pool's JDS (--jds)
+                             +--Template Distribution--------> your TP (--tp)
+
+    Your miners (sv2 translator, SV2 devices, sv2 miner) connect to --listen. Each template
+    of your TP (your node, your transaction policy) is declared to the pool's JDS and set
+    on the pool as a custom job; shares go to the pool, blocks to your TP and the JDS. If
+    the pool or the JDS fails, disconnects or refuses your jobs, your miners keep hashing
+    on your templates paying --address (solo) and return to the pool when it recovers.
+    Every switch is logged and counted. Without --jds/--upstream: solo only.
     """
     try:
         settings = load_config(JdcSettings, config, flags)

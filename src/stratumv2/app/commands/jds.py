@@ -61,9 +61,14 @@ def make_rpc(
 def command(config: str | None, **flags: Any) -> None:
     """Job Declaration server: check miners' declared jobs against your node's mempool.
 
-    Clients get the pool's coinbase output with each token, declare jobs (coinbase and
-    wtxids), send the transactions your node lacks, and push the blocks they find; the
-    JDS rebuilds and submits them (saved to DATADIR/blocks first).
+    \b
+    sv2 jdc --Job Declaration--> jds --JSON-RPC--> your bitcoind (--rpcurl)
+
+    JD clients get a token and the pool's coinbase output (--address), declare jobs built
+    from their own templates (coinbase and wtxids), send the transactions your node lacks,
+    and push the blocks they find; the JDS rebuilds them and submits them to your node
+    (saved to DATADIR/blocks first, retried until the node answers). For the pool to
+    accept the declared jobs, run the JDS inside it instead: sv2 pool --jds-listen.
     """
     try:
         settings = load_config(JdsSettings, config, flags)
