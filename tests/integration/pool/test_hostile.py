@@ -144,8 +144,12 @@ async def test_hostile_peers_do_not_stop_an_honest_miner(
         # 6. a peer that never reads: disconnected once 64 KiB wait for it
         slow = await _slow_reader(sv2, key)
         await slow.send(honest_setup())
-        await asyncio.sleep(0.1)
-        (server_side,) = [c for c in service.connections.values() if c.peer == slow.local]
+        for _ in range(500):  # wait for the pool to register it (slow under load)
+            found = [c for c in service.connections.values() if c.peer == slow.local]
+            if found:
+                break
+            await asyncio.sleep(0.01)
+        (server_side,) = found
         server_side._transport.get_extra_info("socket").setsockopt(  # type: ignore[union-attr]
             socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
         )

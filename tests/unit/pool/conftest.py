@@ -323,6 +323,14 @@ class PoolKit:
         return self.broadcast(self.core.on_tick(now))
 
     @staticmethod
+    def make_template(template_id: int, future: bool = True) -> NewTemplate:
+        return make_template(template_id, future)
+
+    @staticmethod
+    def make_prev_hash(template_id: int, bits: int) -> SetNewPrevHashTd:
+        return make_prev_hash(template_id, bits)
+
+    @staticmethod
     def setup_message(flags: int = 0, protocol: int = 0, lo: int = 2, hi: int = 2) -> Any:
         return setup_message(flags, protocol, lo, hi)
 

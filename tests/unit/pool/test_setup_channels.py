@@ -268,3 +268,20 @@ def _prev(kit: Any) -> Any:
         n_bits=kit.bits,
         target=bits_to_target(kit.bits).to_bytes(32, "little"),
     )
+
+
+def test_open_before_first_template_is_answered_at_first_tip(kit: Any) -> None:
+    from stratumv2.protocol import OpenStandardMiningChannel
+    from stratumv2.roles.pool.core import PoolConfig, PoolCore
+
+    core = PoolCore(PoolConfig(payout_script=kit.pool_script))
+    core.connection_made(1, "127.0.0.1:1", kit.now)
+    core.on_connection_message(1, kit.setup_message(STANDARD_JOBS), kit.now)
+    open_msg = OpenStandardMiningChannel(
+        request_id=7, user_identity="a", nominal_hash_rate=1e6, max_target=kit.ff
+    )
+    assert core.on_connection_message(1, open_msg, kit.now) == []
+    core.on_new_template(kit.make_template(1), kit.now)
+    out = _sent(core.on_set_new_prev_hash(kit.make_prev_hash(1, kit.bits), kit.now))
+    assert isinstance(out[0], OpenStandardMiningChannelSuccess) and out[0].request_id == 7
+    assert isinstance(out[1], NewMiningJob) and isinstance(out[2], SetNewPrevHashMining)

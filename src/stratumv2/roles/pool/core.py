@@ -153,6 +153,7 @@ Action: TypeAlias = (
 
 _U32X2 = struct.Struct("<II")
 _TICK_SLICES = 4
+_MAX_WAITING_OPENS = 64
 _SNPH_HEADER = encode_header(0, SetNewPrevHashMining.MSG_TYPE, 48, True)
 
 
@@ -227,6 +228,7 @@ class _Connection:
         "standard_only",
         "tokens",
         "tokens_at",
+        "waiting_opens",
     )
 
     def __init__(self, conn_id: int, address: str, now: float, burst: float) -> None:
@@ -241,6 +243,7 @@ class _Connection:
         self.tokens = burst
         self.tokens_at = now
         self.refused = 0
+        self.waiting_opens: list[OpenStandardMiningChannel | OpenExtendedMiningChannel] = []
 
     def new_id(self) -> int:
         """A channel or group id unique on this connection (SRI: a per-connection counter)."""
@@ -408,6 +411,10 @@ class PoolCore:
                         out.append((cid, msg))
                 if state.vardiff is not None:
                     state.vardiff.set_network_target(tip.network_target, now)
+        for conn in list(self.connections.values()):
+            waiting, conn.waiting_opens = conn.waiting_opens, []
+            for request in waiting:
+                out.extend(self._open(conn, request, now))
         return out
 
     # ---- connections -------------------------------------------------------------------
@@ -550,7 +557,10 @@ class PoolCore:
             )
         tip = self.factory.tip
         if tip is None or self.factory.current_template_id is None:
-            return refuse("no-template-yet")
+            if len(conn.waiting_opens) >= _MAX_WAITING_OPENS:
+                return refuse("no-template-yet")
+            conn.waiting_opens.append(msg)  # answered at the first chain tip
+            return []
         max_target = int.from_bytes(msg.max_target, "little")
         if max_target < tip.network_target:
             return refuse(MAX_TARGET_OUT_OF_RANGE)
