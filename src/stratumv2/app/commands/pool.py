@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from stratumv2.app.config import ConfigError, load_config
+from stratumv2.app.keys import load_or_create_authority
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
 from stratumv2.app.store import AsyncStore
 from stratumv2.net.limits import Limits
-from stratumv2.net.pump import new_secret
 from stratumv2.noise import Keypair
-from stratumv2.noise.keys import decode_secret_key, encode_authority_public_key, encode_secret_key
 from stratumv2.roles.pool.core import PoolCore
 from stratumv2.roles.pool.service import PoolService
 from stratumv2.roles.pool.settings import PoolSettings
@@ -74,23 +72,10 @@ def command(config: str | None, **flags: Any) -> None:
 def load_authority(datadir: Path, secret_text: str | None) -> Keypair:
     """The authority keypair: ``secret_text``, else ``DIR/authority.key`` (made on first run).
 
-    Writes the public key, SRI's base58check text alone, to ``DIR/authority.pub``.
+    Also writes the public key, SRI's base58check text alone, to ``DIR/authority.pub``
+    (:func:`stratumv2.app.keys.load_or_create_authority`).
     """
-    datadir.mkdir(parents=True, exist_ok=True)
-    key_file = datadir / "authority.key"
-    if secret_text:
-        secret = decode_secret_key(secret_text.strip())
-    elif key_file.exists():
-        secret = decode_secret_key(key_file.read_text(encoding="ascii").strip())
-    else:
-        secret = new_secret()
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(encode_secret_key(secret) + "\n")
-    keypair = Keypair(secret)
-    public = encode_authority_public_key(keypair.public_key.data)
-    (datadir / "authority.pub").write_text(public + "\n", encoding="ascii")
-    return keypair
+    return load_or_create_authority(datadir, secret_text)
 
 
 def build_service(settings: PoolSettings, authority: Keypair, store: AsyncStore) -> PoolService:
