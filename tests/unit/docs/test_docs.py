@@ -1,9 +1,11 @@
-"""The documentation cannot name a flag a command does not have.
+"""The documentation cannot rot silently.
 
-Every ``--flag`` written in ``docs/roles/ROLE.md`` must appear in ``sv2 ROLE --help``; a flag
-written after ``sv2 OTHER`` on the same (backslash-joined) line is checked against
-``sv2 OTHER --help`` instead, in every page of ``docs/``. Every ``sv2 NAME`` a page mentions
-must be a real sub-command, and every role page must have one.
+* every ``--flag`` written in ``docs/roles/ROLE.md`` appears in ``sv2 ROLE --help`` (a flag
+  after ``sv2 OTHER`` on the same backslash-joined line is checked against ``sv2 OTHER``, in
+  every page listed here), and every flag of ``sv2 ROLE --help`` is documented on its page;
+* every ``sv2 NAME`` a page mentions is a real sub-command, and every role page has one;
+* the ```toml blocks of role pages load with that role's settings model;
+* the ```python examples of protocol.md run, and its message table matches the codec.
 """
 
 from __future__ import annotations
@@ -145,3 +147,23 @@ def test_every_flag_is_documented(page: Path) -> None:
     written = {flag for cmd, flag in flag_uses(text, page.stem) if cmd == page.stem}
     undocumented = sorted(help_flags(page.stem) - written - {"--help"})
     assert not undocumented, f"{page.name} does not document {undocumented}"
+
+
+TOML_BLOCK = re.compile(r"```toml\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("page", ROLE_PAGES, ids=lambda p: p.stem)
+def test_config_examples_load(page: Path, tmp_path: Path) -> None:
+    """Each ```toml block of a role page is a valid config for that role's settings."""
+    from stratumv2.app.commands.config_cmd import settings_model
+    from stratumv2.app.config import load_config
+
+    blocks = TOML_BLOCK.findall(page.read_text(encoding="utf-8"))
+    if page.stem == "keygen":
+        assert not blocks
+        return
+    assert blocks, f"{page.name} has no minimal config"
+    for number, text in enumerate(blocks, start=1):
+        path = tmp_path / f"{page.stem}-{number}.toml"
+        path.write_text(text, encoding="utf-8")
+        load_config(settings_model(page.stem), path)
