@@ -36,6 +36,7 @@ from stratumv2.noise.primitives import (
     hmac_pads,
     nonce,
     sha256,
+    sha256_small,
 )
 
 __all__ = [
@@ -261,39 +262,45 @@ class ResponderHandshake:
         if len(message) != ACT1_SIZE:
             raise HandshakeError(f"act 1 must be {ACT1_SIZE} bytes, got {len(message)}")
         self._state = "failed"
+        # The symmetric state's steps written out (one pass, no per-step method calls).
         sym = self._sym
         trace = sym.trace
         identity = self._identity
+        sha = sha256_small
         ie = bytes(message)
-        sym.mix_hash(ie)
-        sym.decrypt_and_hash(b"")
+        h = sha(sym.h + ie).digest()  # MixHash(e)
+        h = sha(h).digest()  # DecryptAndHash(empty): no key yet, MixHash(empty)
         if trace:
-            trace("h_after_act1", sym.h)
+            trace("h_after_act1", h)
         re = self._own_ellswift
-        sym.mix_hash(re)
+        h = sha(h + re).digest()
         ee = ellswift_xdh(ie, re, self._ephemeral, initiator=False)
-        sym.mix_key(ee)
+        ck, key = hkdf2_padded(_CK0_IPAD, _CK0_OPAD, ee)  # a fresh state: ck is CK0
         if trace:
-            trace("h_after_mixhash_re", sym.h)
+            trace("h_after_mixhash_re", h)
             trace("ecdh_ee", ee)
-            trace("ck_after_ee", sym.ck)
-        enc_static = sym.encrypt_and_hash(identity.static_ellswift)
+            trace("ck_after_ee", ck)
+        static_ellswift = identity.static_ellswift
+        enc_static = ChaCha20Poly1305(key).encrypt(_NONCE0, static_ellswift, h)
+        h = sha(h + enc_static).digest()
         if trace:
             trace("enc_static", enc_static)
-            trace("h_after_static", sym.h)
-        es = ellswift_xdh(ie, identity.static_ellswift, identity.static_secret, initiator=False)
-        sym.mix_key(es)
+            trace("h_after_static", h)
+        es = ellswift_xdh(ie, static_ellswift, identity.static_secret, initiator=False)
+        ck, key = hkdf2(ck, es)
         if trace:
             trace("ecdh_es", es)
-            trace("ck_after_es", sym.ck)
+            trace("ck_after_es", ck)
         cert, cert_bytes = identity.current(now)
-        enc_cert = sym.encrypt_and_hash(cert_bytes)
+        enc_cert = ChaCha20Poly1305(key).encrypt(_NONCE0, cert_bytes, h)
+        h = sha(h + enc_cert).digest()
         if trace:
             trace("enc_cert", enc_cert)
-            trace("h_final", sym.h)
-        k1, k2 = sym.split()
+            trace("h_final", h)
+        k1, k2 = hkdf2(ck, b"")
+        sym.h = h
+        sym.ck = ck
         self._state = "done"
-        result = HandshakeResult(
-            _cipher_state(k2), _cipher_state(k1), sym.h, identity.static_xonly, cert
-        )
+        send, recv = _cipher_state(k2), _cipher_state(k1)
+        result = HandshakeResult(send, recv, h, identity.static_xonly, cert)
         return re + enc_static + enc_cert, result

@@ -76,6 +76,8 @@ def _small_input_sha256() -> Callable[[bytes], hashlib._Hash]:
 
 
 _sha256 = _small_input_sha256()
+sha256_small: Final = _sha256
+"""The SHA-256 constructor used here (for hot paths that hash inline)."""
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 _hmac_digest = hmac.digest
