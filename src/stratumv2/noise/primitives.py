@@ -133,10 +133,17 @@ def hkdf2_padded(ipad: bytes, opad: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     """:func:`hkdf2` for a chaining key given by its :func:`hmac_pads` (constant keys)."""
     sha = _sha256
     temp = sha(opad + sha(ipad + ikm).digest()).digest()
-    opad = temp.translate(_OPAD) + _PAD5C
-    ipad = temp.translate(_IPAD) + _PAD36
-    out1 = sha(opad + sha(ipad + _ONE).digest()).digest()
-    return out1, sha(opad + sha(ipad + out1 + _TWO).digest()).digest()
+    # Both outputs are HMACs under ``temp``: hash its pad blocks once, copy the states.
+    inner = sha(temp.translate(_IPAD) + _PAD36)
+    outer = sha(temp.translate(_OPAD) + _PAD5C)
+    inner1 = inner.copy()
+    inner1.update(_ONE)
+    outer1 = outer.copy()
+    outer1.update(inner1.digest())
+    out1 = outer1.digest()
+    inner.update(out1 + _TWO)
+    outer.update(inner.digest())
+    return out1, outer.digest()
 
 
 class Aead:
