@@ -215,12 +215,15 @@ class PoolService:
                 conn.fail(f"no SetupConnection within {self.limits.handshake_timeout:g} s")
                 return
             await self._execute(core.on_connection_message(conn_id, first, time.time()))
-            async for message in conn:
-                actions = core.on_connection_message(conn_id, message, time.time())
+            recv, handle, clock = conn.recv, core.on_connection_message, time.time
+            while not conn.is_closed:
+                try:
+                    message = await recv()
+                except ConnectionClosed:
+                    break
+                actions = handle(conn_id, message, clock())
                 if actions:
                     await self._execute(actions)
-                if conn.is_closed:
-                    break
         finally:
             self.connections.pop(conn_id, None)
             await self._execute(core.connection_lost(conn_id, time.time()))
