@@ -18,8 +18,15 @@ from stratumv2.bitcoin.header import BlockHeader, header_hash
 from stratumv2.bitcoin.target import bits_to_target, hash_meets_target
 from stratumv2.bitcoin.tx import Transaction, TxOut
 
-_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
-_BLOCK_FILE = _VECTORS / "mainnet-block-413567.raw"
+# The copy in the tests' data (from shared/vectors): present in every checkout.
+_BLOCK_FILE = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "unit"
+    / "bitcoin"
+    / "data"
+    / "mainnet-block-413567.raw"
+)
 
 
 def main(short: bool) -> None:

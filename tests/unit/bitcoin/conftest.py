@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors"
-if not VECTORS.is_dir():  # repo checked out elsewhere: fall back to the absolute path
-    VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parent / "data"  # copies of shared/vectors (data/README.md)
 
 
 @pytest.fixture(scope="session")

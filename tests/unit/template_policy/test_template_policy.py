@@ -23,8 +23,9 @@ from stratumv2.mining.template_policy import (
 )
 
 P2WPKH_SCRIPT = bytes.fromhex("0014") + bytes(20)
-# Source: a real `getblocktemplate {"rules":["segwit"]}` from Bitcoin Core v31.1 (regtest)
-VECTOR = Path("/work/shared/vectors/regtest-getblocktemplate-bitcoind-v31.1.json")
+# Source: a real `getblocktemplate {"rules":["segwit"]}` from Bitcoin Core v31.1 (regtest),
+# copied from shared/vectors into this folder's data/ (see data/README.md).
+VECTOR = Path(__file__).resolve().parent / "data" / "regtest-getblocktemplate-bitcoind-v31.1.json"
 
 
 def txids_of(template: dict[str, Any]) -> list[str]:
