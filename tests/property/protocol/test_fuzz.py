@@ -1,4 +1,5 @@
-"""Fuzz: 100,000+ random and mutated inputs per run; only ProtocolError may come out.
+"""Fuzz: 100,000 random and mutated inputs per run against decode_frame and again against
+FrameDecoder; only ProtocolError may come out.
 
 Mutations of valid frames (bit flips, byte overwrites, truncation, extension, length-field and
 msg_type changes, splices) plus pure random bytes, against ``decode_frame``, ``decode_payload``
@@ -117,21 +118,53 @@ def test_decode_payload_only_raises_protocol_error() -> None:
             p.decode_payload(header, data[6:])
 
 
+def _feed_in_chunks(rng: random.Random, decoder: p.FrameDecoder, data: bytes) -> list[p.Message]:
+    messages: list[p.Message] = []
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, 64)
+        messages += decoder.feed(data[pos : pos + step])
+        pos += step
+    return messages
+
+
 def test_frame_decoder_only_raises_protocol_error() -> None:
+    """100,000 random/mutated inputs, each fed in random chunks to a FrameDecoder (after a
+    valid frame, sometimes): only ProtocolError comes out, and whatever ``decode_frame``
+    accepts as one whole frame the stream decoder decodes to the same message."""
     rng = random.Random(42)
+    frames = valid_frames(rng)
+    agreed = 0
+    for _ in range(DECODE_INPUTS):
+        data = mutate(rng, rng.choice(frames), frames)
+        lead = rng.choice(frames) if rng.random() < 0.3 else b""
+        try:
+            whole: bytes | None = p.encode_frame(p.decode_frame(data))
+        except p.ProtocolError:
+            whole = None
+        decoder = p.FrameDecoder(max_frame_size=rng.choice([64, 1024, p.MAX_FRAME_SIZE]))
+        try:
+            streamed = _feed_in_chunks(rng, decoder, lead + data)
+        except p.ProtocolError:
+            if whole is not None:  # only the size limit may refuse what decode_frame takes
+                assert len(data) > decoder.max_frame_size or len(lead) > decoder.max_frame_size
+            continue
+        if whole is not None:
+            assert decoder.buffered == 0
+            assert [p.encode_frame(m) for m in streamed] == ([lead] if lead else []) + [whole]
+            agreed += 1
+    assert agreed > 5_000, agreed
+
+
+def test_frame_decoder_mixed_streams() -> None:
+    """Streams of several valid and mutated frames in random chunks: only ProtocolError."""
+    rng = random.Random(43)
     frames = valid_frames(rng)
     for _ in range(STREAM_INPUTS):
         parts = [
             mutate(rng, f, frames) if rng.random() < 0.3 else f
             for f in rng.choices(frames, k=rng.randint(1, 6))
         ]
-        stream = b"".join(parts)
         decoder = p.FrameDecoder(max_frame_size=rng.choice([64, 1024, p.MAX_FRAME_SIZE]))
-        pos = 0
-        try:
-            while pos < len(stream):
-                step = rng.randint(1, 64)
-                decoder.feed(stream[pos : pos + step])
-                pos += step
-        except p.ProtocolError:
-            pass
+        with contextlib.suppress(p.ProtocolError):
+            _feed_in_chunks(rng, decoder, b"".join(parts))
