@@ -75,13 +75,17 @@ async def test_cli_runs_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     )
     assert proc.stderr is not None
     try:
-        url = ""
-        while not url:
+        url = printed_cookie = ""
+        while not (url and printed_cookie):  # it says where it listens and where the cookie is
             line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
             assert line, "node exited early"
             if "JSON-RPC on " in line:
                 url = line.split("JSON-RPC on ", 1)[1].strip()
+            if "cookie file " in line:
+                printed_cookie = line.split("cookie file ", 1)[1].strip()
         cookie = tmp_path / "regtest" / ".cookie"
+        assert Path(printed_cookie) == cookie and cookie.is_file()
+        assert url.startswith("http://127.0.0.1:")
         async with BitcoinRpc(url, cookie_file=cookie) as rpc:
             hashes = await rpc.call(
                 "generatetoaddress", 2, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
