@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from stratumv2.net.rpc import BitcoinRpc, RpcAuthError, RpcConnectionError, RpcError
+from stratumv2.roles.regtest_node.service import NodeConfig, RegtestNode
 from stratumv2.roles.regtest_node.testing import running_node
 
 GENESIS = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
@@ -125,6 +126,22 @@ async def test_client_errors_are_distinct(tmp_path: Path) -> None:
     with pytest.raises(RpcConnectionError):
         await gone.getblockcount()
     await gone.close()
+
+
+async def test_rpcuser_and_rpcpassword_replace_the_cookie(tmp_path: Path) -> None:
+    node = RegtestNode(NodeConfig(tmp_path, rpcport=0, rpcuser="alice", rpcpassword="s3cret"))
+    await node.start()
+    try:
+        assert not node.cookie_path.exists()  # bitcoind writes no cookie with rpcpassword
+        async with BitcoinRpc(node.url, user="alice", password="s3cret") as rpc:
+            assert await rpc.getblockcount() == 0
+        for user, password in (("alice", "wrong"), ("bob", "s3cret")):
+            wrong = BitcoinRpc(node.url, user=user, password=password)
+            with pytest.raises(RpcAuthError):
+                await wrong.getblockcount()
+            await wrong.close()
+    finally:
+        await node.stop()
 
 
 async def test_saved_index_is_used_and_a_damaged_one_is_rebuilt(tmp_path: Path) -> None:
