@@ -106,6 +106,11 @@ async def test_node_restart_with_pending_solution(
                 hash_hex, result = await asyncio.wait_for(tp.service.submitted.get(), 10)
                 assert (hash_hex, result) == (block_hash, None)
                 assert node.chain.tip.hash[::-1].hex() == block_hash
+                # The TP keeps serving after the restart: the new tip reaches the client.
+                tip = bytes.fromhex(block_hash)[::-1]
+                while (await _next(client, SetNewPrevHashTd, timeout=10)).prev_hash != tip:
+                    pass
+                assert client.connected
     assert (tp.datadir / "blocks" / f"{block_hash}.result").read_text() == "accepted\n"
 
 
