@@ -13,7 +13,7 @@ import hashlib
 import importlib
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from stratumv2.mining.errors import (
@@ -239,19 +239,25 @@ def _slot_setter(cls: type, name: str) -> Any:
     raise AttributeError(name)  # pragma: no cover - a renamed field
 
 
+def _check_fields(cls: type, names: tuple[str, ...]) -> None:
+    # The slot-built objects below must set every field: fail at import, not later.
+    if {f.name for f in fields(cls)} != set(names):
+        raise TypeError(f"{cls.__name__} fields changed: update {__name__}.new_*")
+
+
+_check_fields(Valid, ("difficulty", "ack"))
+_ACK_FIELDS = (
+    "channel_id",
+    "last_sequence_number",
+    "new_submits_accepted_count",
+    "new_shares_sum",
+    "tlv_data",
+)
+_check_fields(SubmitSharesSuccess, _ACK_FIELDS)
 _new_object = object.__new__
 _set_valid_difficulty = _slot_setter(Valid, "difficulty")
 _set_valid_ack = _slot_setter(Valid, "ack")
-_set_ack_fields = [
-    _slot_setter(SubmitSharesSuccess, name)
-    for name in (
-        "channel_id",
-        "last_sequence_number",
-        "new_submits_accepted_count",
-        "new_shares_sum",
-        "tlv_data",
-    )
-]
+_set_ack_fields = [_slot_setter(SubmitSharesSuccess, name) for name in _ACK_FIELDS]
 
 
 def new_valid(difficulty: float, ack: SubmitSharesSuccess | None) -> Valid:
