@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
+import pytest
 import zmq
 import zmq.asyncio
 
@@ -45,13 +47,17 @@ async def test_zmq_hashblock_like_bitcoind(tmp_path: Path) -> None:
             context.term()
 
 
-async def test_tx_rate_bootstraps_funds_and_fills_templates(tmp_path: Path) -> None:
+async def test_tx_rate_bootstraps_funds_and_fills_templates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stratumv2.roles.regtest_node")
     async with running_node(tmp_path, tx_rate=50.0) as handle, handle.rpc() as rpc:
         for _ in range(100):
             if len(await rpc.getrawmempool()) >= 10:
                 break
             await asyncio.sleep(0.05)
-        assert await rpc.getblockcount() >= 101  # mined its own coins first
+        assert await rpc.getblockcount() >= 101  # mined its own coins first, and said so
+        assert "no mature coins: mining 110 blocks to its own key" in caplog.text
         gbt = await rpc.getblocktemplate()
         assert len(gbt["transactions"]) >= 10
         assert len({t["fee"] * 1000 // t["weight"] for t in gbt["transactions"]}) > 1
@@ -105,8 +111,6 @@ async def test_cli_runs_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 async def test_zmq_endpoint_in_use_fails_cleanly(tmp_path: Path) -> None:
-    import pytest
-
     async with running_node(tmp_path / "a", zmq="tcp://127.0.0.1:0") as first:
         endpoint = first.zmq_endpoint
         with pytest.raises(OSError, match="ZMQ"):
