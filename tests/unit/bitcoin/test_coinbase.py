@@ -35,7 +35,7 @@ from stratumv2.bitcoin.target import bits_to_target, hash_meets_target
 from stratumv2.bitcoin.tx import Transaction, TxOut
 
 # ---- SRI's worked vector: test_new_pool_job, sv2/channels-sv2/src/server/jobs/factory.rs
-# (as recorded in /work/shared/sv2-spec/00-overview.md §7).
+# (as recorded in shared/sv2-spec/00-overview.md §7).
 SRI_TEMPLATE_OUTPUTS = bytes.fromhex(
     "0000000000000000266a24aa21a9ede2f61c3f71d1defd3fa999dfa36953755c690689799962b48bebd836974e8cf9"
 )
