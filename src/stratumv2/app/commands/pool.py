@@ -1,9 +1,9 @@
 """``sv2 pool``: a Stratum V2 mining server (solo or pool payouts) fed by a Template Provider.
 
-Serves the Mining protocol over Noise on ``--listen`` (the device port; SV1 there comes
-with the translator) and ``--sv2-listen``, takes templates from ``--tp`` (our ``sv2 tp`` or
-Bitcoin Core's sv2-tp), submits blocks to it, and keeps shares and blocks in
-``DATADIR/pool.sqlite``.
+Serves the Mining protocol over Noise on ``--listen`` (the device port, where SV1 devices
+are served too, through a translator in the same process) and ``--sv2-listen``, takes
+templates from ``--tp`` (our ``sv2 tp`` or Bitcoin Core's sv2-tp), submits blocks to it,
+and keeps shares and blocks in ``DATADIR/pool.sqlite``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.keys import load_or_create_authority
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.app.store import AsyncStore
 from stratumv2.net.limits import Limits
 from stratumv2.noise import Keypair
@@ -27,6 +28,8 @@ from stratumv2.roles.pool.service import PoolService
 from stratumv2.roles.pool.settings import PoolSettings
 from stratumv2.roles.template_provider.client import TemplateDistributionClient
 from stratumv2.roles.template_provider.core import ClientConstraints
+from stratumv2.roles.translator.core import TranslatorConfig, TranslatorCore
+from stratumv2.roles.translator.service import TranslatorService, start_embedded
 
 if TYPE_CHECKING:
     from stratumv2.roles.jd_server.service import JdsService
@@ -64,7 +67,7 @@ def command(config: str | None, **flags: Any) -> None:
         raise click.ClickException(str(exc)) from None
     setup_logging(settings.log_level, settings.log_json)
     try:
-        asyncio.run(run_pool(settings))
+        run_until_signalled(run_pool(settings))
     except KeyboardInterrupt:
         log.info("stopped")
 
@@ -114,8 +117,16 @@ async def run_pool(
     sv2 = parse_host_port(settings.sv2_listen) if settings.sv2_listen else None
     listen = parse_host_port(settings.listen) if settings.listen else None
     jds = _embedded_jds(settings, service, authority, datadir)  # --jds-listen (jd_server)
+    translator: TranslatorService | None = None
     try:
         bound = await service.start(sv2, listen)
+        if listen is not None:  # SV1 devices on the shared port, through a translator in-process
+            translator = await start_embedded(
+                service.server.connect_in_memory,
+                TranslatorCore(TranslatorConfig(device_hashrate=settings.sv1_device_hashrate)),
+                limits=service.limits,
+            )
+            service.sv1_handler = translator.serve_transport
         if jds is not None:
             assert settings.jds_listen is not None
             host, port = await jds.start(*parse_host_port(settings.jds_listen))
@@ -127,6 +138,8 @@ async def run_pool(
             started.set_result(service)
         await asyncio.Event().wait()
     finally:
+        if translator is not None:
+            await translator.close()
         await service.close()
         if jds is not None:
             await jds.close()

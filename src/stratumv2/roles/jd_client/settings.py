@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from stratumv2.bitcoin.address import address_to_script
 from stratumv2.mining.vardiff import VardiffConfig
 from stratumv2.net.client import Endpoint
 from stratumv2.roles.jd_client.core import JdcConfig
+from stratumv2.roles.template_provider.ports import default_tp_address
 
 __all__ = ["DEFAULT_JDC_LISTEN", "JdcSettings"]
 
@@ -26,7 +27,10 @@ class JdcSettings(Settings):
     listen: str = Field(default=DEFAULT_JDC_LISTEN, description="HOST:PORT for your miners")
     datadir: str = "~/.stratumv2/jdc"
     authority_secret_key: str | None = None
-    tp: str = Field(default="127.0.0.1:8442", description="your own Template Provider")
+    tp: str = Field(
+        default="",
+        description="your own Template Provider (default: 127.0.0.1 on the network's sv2-tp port)",
+    )
     tp_authority_key: str | None = None
     jds: str | None = Field(default=None, description="the pool's Job Declaration server")
     jds_authority_key: str | None = None
@@ -58,6 +62,14 @@ class JdcSettings(Settings):
         if value:
             parse_host_port(value)
         return value or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tp(cls, data: Any) -> Any:
+        """No ``tp`` given: a Template Provider on this machine, on the network's port."""
+        if isinstance(data, dict) and not data.get("tp"):
+            data = {**data, "tp": default_tp_address(str(data.get("network", "main")))}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> JdcSettings:

@@ -169,7 +169,7 @@ class PoolService:
             self.sv1_handler(transport, first)
             return
         peer = transport.get_extra_info("peername")
-        log.warning("%s: SV1 device on the pool port, not served yet; closing", peer)
+        log.warning("%s: SV1 device on the pool port but no translator is attached; closing", peer)
         transport.close()
 
     # ---- Template Distribution -----------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -12,6 +12,7 @@ from stratumv2.app.options import parse_host_port
 from stratumv2.bitcoin.address import address_to_script
 from stratumv2.mining.vardiff import VardiffConfig
 from stratumv2.roles.pool.core import PoolConfig
+from stratumv2.roles.template_provider.ports import default_tp_address
 
 __all__ = ["DEFAULT_LISTEN", "DEFAULT_SV2_LISTEN", "PoolSettings", "VardiffSettings"]
 
@@ -33,19 +34,25 @@ class PoolSettings(Settings):
 
     network: Literal["main", "testnet4", "signet", "regtest"] = "main"
     listen: str | None = Field(
-        default=DEFAULT_LISTEN, description="HOST:PORT for devices (SV2 now; SV1 later); '' = off"
+        default=DEFAULT_LISTEN, description="HOST:PORT for devices, SV1 and SV2 alike; '' = off"
     )
     sv2_listen: str | None = Field(
         default=DEFAULT_SV2_LISTEN, description="SV2-only port; '' = off"
     )
     datadir: str = "~/.stratumv2/pool"
     authority_secret_key: str | None = None
-    tp: str = Field(default="127.0.0.1:8442", description="Template Provider HOST:PORT")
+    tp: str = Field(
+        default="",
+        description="Template Provider HOST:PORT (default: 127.0.0.1 on the network's sv2-tp port)",
+    )
     tp_authority_key: str | None = Field(default=None, description="TP's key; none = unchecked")
     address: str | None = Field(default=None, description="payout address (required)")
     mode: Literal["solo", "pool"] = "solo"
     pool_tag: str = Field(default="stratumv2", max_length=32)
     share_batch_size: int = Field(default=10, ge=1, le=10_000)
+    sv1_device_hashrate: float = Field(
+        default=1e12, gt=0, description="H/s assumed for a new SV1 device (vardiff then adapts)"
+    )
     shares_per_minute: float = Field(default=18.0, gt=0)
     max_past_jobs: int = Field(default=16, ge=0)
     server_id: int = Field(default=0, ge=0, le=255)
@@ -78,6 +85,14 @@ class PoolSettings(Settings):
     def _host_port(cls, value: str) -> str:
         parse_host_port(value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tp(cls, data: Any) -> Any:
+        """No ``tp`` given: a Template Provider on this machine, on the network's port."""
+        if isinstance(data, dict) and not data.get("tp"):
+            data = {**data, "tp": default_tp_address(str(data.get("network", "main")))}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> PoolSettings:

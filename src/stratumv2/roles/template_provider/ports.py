@@ -1,0 +1,11 @@
+"""Where a Template Provider listens by default, per network (sv2-tp's ``-sv2port``)."""
+
+from __future__ import annotations
+
+#: sv2-tp's default Template Distribution ports (shared/sv2-spec/05 §3.1); ours match.
+DEFAULT_TP_PORTS = {"main": 8442, "testnet4": 48442, "signet": 38442, "regtest": 18447}
+
+
+def default_tp_address(network: str) -> str:
+    """``127.0.0.1:PORT`` of a Template Provider on this machine for ``network``."""
+    return f"127.0.0.1:{DEFAULT_TP_PORTS.get(network, DEFAULT_TP_PORTS['main'])}"
