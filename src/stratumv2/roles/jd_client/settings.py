@@ -13,7 +13,7 @@ from stratumv2.bitcoin.address import address_to_script
 from stratumv2.mining.vardiff import VardiffConfig
 from stratumv2.net.client import Endpoint
 from stratumv2.roles.jd_client.core import JdcConfig
-from stratumv2.roles.template_provider.ports import default_tp_address
+from stratumv2.roles.template_provider.ports import with_default_tp
 
 __all__ = ["DEFAULT_JDC_LISTEN", "JdcSettings"]
 
@@ -66,10 +66,7 @@ class JdcSettings(Settings):
     @model_validator(mode="before")
     @classmethod
     def _default_tp(cls, data: Any) -> Any:
-        """No ``tp`` given: a Template Provider on this machine, on the network's port."""
-        if isinstance(data, dict) and not data.get("tp"):
-            data = {**data, "tp": default_tp_address(str(data.get("network", "main")))}
-        return data
+        return with_default_tp(data)
 
     @model_validator(mode="after")
     def _check(self) -> JdcSettings:
