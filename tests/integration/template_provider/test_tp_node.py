@@ -135,3 +135,38 @@ async def test_solution_flood_is_answered_in_order(
         async with node.rpc() as rpc:
             assert await rpc.getbestblockhash() == found[0][1]
         assert len(list((tp.datadir / "blocks").glob("*.result"))) == 30
+
+
+async def test_several_clients_over_loopback_noise(tmp_path: Path, tp_factory: Any) -> None:
+    """Three TD clients at once (own constraints each): all served, all told of a new block."""
+    async with (
+        running_node(tmp_path / "node") as node,
+        tp_factory(node.url, node.cookie_path, tmp_path / "tp") as tp,
+    ):
+        clients = [
+            TemplateDistributionClient(
+                tp.address, tp.authority_key, constraints=ClientConstraints(size, 4)
+            )
+            for size in (0, 40, 4000)
+        ]
+        for client in clients:
+            client.start()
+        try:
+            firsts = []
+            for client in clients:
+                nt = await _next(client, NewTemplate)
+                prev = await _next(client, SetNewPrevHashTd)
+                assert nt.future_template and prev.template_id == nt.template_id
+                firsts.append(prev)
+            assert tp.service.client_count == 3
+            async with node.rpc() as rpc:
+                [block_hash] = await rpc.call("generatetoaddress", 1, node.address)
+            for client, first in zip(clients, firsts, strict=True):
+                prev2 = await _next(client, SetNewPrevHashTd)
+                assert prev2.prev_hash[::-1].hex() == block_hash
+                assert prev2.template_id > first.template_id
+                assert client.active_template is not None
+                assert client.active_template.template_id == prev2.template_id
+        finally:
+            for client in clients:
+                await client.close()
