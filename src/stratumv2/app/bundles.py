@@ -612,10 +612,14 @@ async def status_line(
     rates = " + ".join(format_hashrate(m.meter.rate(now)) for m in miners) or "-"
     line = (
         f"status: height={status['height']} hashrate={rates}"
-        f" (pool sees {format_hashrate(status['hashrate_10m'])})"
+        f" (pool sees {format_hashrate(status['hashrate_run'])}"
+        f" over {status['hashrate_run_window']:.0f} s)"
         f" shares={status['shares_accepted']}/{status['shares_rejected']} rejected"
         f" blocks={status['blocks_found']}"
     )
+    stale = sum(1 for b in bundle.monitor.blocks if b.node_status == "stale")
+    if stale:
+        line += f" ({stale} stale: another block took the height first)"
     last = status["last_block"]
     if last is not None:
         txs = "?" if last["tx_count"] is None else last["tx_count"]

@@ -170,3 +170,31 @@ async def test_worker_offline_and_upstream_notifications(tmp_path: Path) -> None
     finally:
         await monitor.close()
         await store.close()
+
+
+async def test_fresh_run_is_not_diluted_by_time_before_it(tmp_path: Path) -> None:
+    """A run 30 s old with no earlier shares: hashrates average over those 30 s, not 10 min
+    (the demo's 0.1 H/s miners must not read as 0 H/s); shares from before the start keep
+    the full window."""
+    clock = [1_000_000.0]
+    store = await ObservedStore(tmp_path / "pool.sqlite").open()
+    monitor = Monitor(store, network="regtest", clock=lambda: clock[0])
+    store.monitor = monitor
+    await monitor.start(poll_interval=3600)
+    try:
+        start = clock[0]
+        await store.record_batch([ShareRecord(start + t, "demo", "cpu", 1.0) for t in (10, 20)])
+        clock[0] = start + 30
+        status = await monitor.status()
+        expected = 2 * 2**32 / 30
+        assert abs(status["hashrate_10m"] - expected) < 1
+        assert abs(status["hashrate_run"] - expected) < 1 and status["hashrate_run_window"] == 30
+        (worker,) = await monitor.worker_stats()
+        assert abs(worker["hashrate_1h"] - expected) < 1
+        await store.record_batch([ShareRecord(start - 100, "demo", "cpu", 1.0)])  # earlier run
+        status = await monitor.status()
+        assert abs(status["hashrate_10m"] - 3 * 2**32 / 600) < 1
+        assert abs(status["hashrate_run"] - expected) < 1  # this run only
+    finally:
+        await monitor.close()
+        await store.close()

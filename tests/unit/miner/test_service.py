@@ -64,6 +64,10 @@ def test_hashrate_meter_and_format() -> None:
     meter.add(1000, 120.0)  # the older samples fall out of the window
     assert meter.rate(120.0) == 100.0
     assert format_hashrate(1234567) == "1.23 MH/s" and format_hashrate(12) == "12 H/s"
+    assert format_hashrate(1.2e12) == "1.20 TH/s" and format_hashrate(0) == "0 H/s"
+    # a regtest demo miner: below 1 H/s is shown as it is, not rounded to zero
+    assert format_hashrate(0.1) == "0.10 H/s" and format_hashrate(2.5) == "2.50 H/s"
+    assert format_hashrate(0.004) == "0.004 H/s"
 
 
 async def test_wrong_authority_key_never_connects(mini_pool: Any) -> None:

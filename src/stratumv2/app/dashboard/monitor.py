@@ -276,6 +276,10 @@ class Monitor:
                 try:
                     block = await self.rpc.call("getblock", info.record.block_hash, 1)
                 except Exception:
+                    if await self._lost_the_race(info):
+                        info.accepted = False
+                        info.node_status = "stale"
+                        break
                     if self.clock() > deadline:
                         info.accepted = False
                         info.node_status = "unknown"
@@ -293,6 +297,17 @@ class Monitor:
                 listener(info)
             except Exception:
                 log.exception("block listener failed")
+
+    async def _lost_the_race(self, info: BlockInfo) -> bool:
+        """The node holds another block at this block's height (ours came second)."""
+        height = info.record.height
+        if self.rpc is None or height <= 0:
+            return False
+        try:
+            best_at_height = await self.rpc.call("getblockhash", height)
+        except Exception:
+            return False
+        return isinstance(best_at_height, str) and best_at_height != info.record.block_hash
 
     def poll(self) -> None:
         """Worker silence and upstream state (call every few seconds)."""
@@ -399,7 +414,8 @@ class Monitor:
         now = self.clock()
 
         def query(store: Store) -> tuple[Any, Any]:
-            return store.hashrates(now, HOUR), store.hashrates(now, DAY)
+            hour, day = self._windows(store, now, HOUR, DAY)
+            return store.hashrates(now, hour), store.hashrates(now, day)
 
         hour, day = await self.store.call(query)
         rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -439,6 +455,18 @@ class Monitor:
             r["last_share"] = session.last_share or None
         return sorted(rows.values(), key=lambda r: str(r["name"]))
 
+    def _windows(self, store: Store, now: float, *windows: float) -> list[float]:
+        """The spans to average over: a window that reaches back before this run's start
+        and holds no share from before it is cut to the run's uptime (hashes were done only
+        since the start), so a fresh run is not diluted by empty time."""
+        uptime = max(now - self.started, 1.0)
+        out = []
+        for window in windows:
+            if uptime < window and store.total_hashrate(self.started, window - uptime).shares == 0:
+                window = uptime
+            out.append(window)
+        return out
+
     async def history(self, window: float = HOUR, buckets: int = 30) -> list[dict[str, float]]:
         """Total hashrate over the last ``window`` in ``buckets`` steps (for the chart)."""
         now = self.clock()
@@ -471,11 +499,18 @@ class Monitor:
         """The headline numbers."""
         now = self.clock()
 
-        def query(store: Store) -> tuple[Any, Any, dict[str, int]]:
+        def query(store: Store) -> tuple[Any, Any, Any, dict[str, int]]:
             rejects = store.reject_counts(now - DAY)
-            return store.total_hashrate(now, 600), store.total_hashrate(now, HOUR), rejects
+            ten, hour = self._windows(store, now, 600.0, HOUR)
+            run = min(600.0, max(now - self.started, 1.0))
+            return (
+                store.total_hashrate(now, ten),
+                store.total_hashrate(now, hour),
+                store.total_hashrate(now, run),
+                rejects,
+            )
 
-        ten, hour, rejects_24h = await self.store.call(query)
+        ten, hour, run, rejects_24h = await self.store.call(query)
         blocks_all = self._blocks_before + self.totals.blocks_found
         totals = self.totals
         accepted = [b for b in self.blocks if b.accepted]
@@ -488,6 +523,8 @@ class Monitor:
             "hashrate_10m_stderr": ten.hashrate_stderr,
             "hashrate_1h": hour.hashrate,
             "hashrate_1h_stderr": hour.hashrate_stderr,
+            "hashrate_run": run.hashrate,
+            "hashrate_run_window": run.window,
             "shares_accepted": totals.shares_accepted,
             "shares_rejected": sum(totals.shares_rejected.values()),
             "rejected_by_reason": dict(sorted(totals.shares_rejected.items())),

@@ -44,11 +44,22 @@ log = logging.getLogger("stratumv2.miner")
 
 
 def format_hashrate(rate: float) -> str:
-    """``1.23 MH/s`` style."""
-    for unit, scale in (("GH/s", 1e9), ("MH/s", 1e6), ("kH/s", 1e3)):
+    """``1.23 MH/s`` style; below 10 H/s two decimals (a regtest CPU miner: ``0.10 H/s``)."""
+    for unit, scale in (
+        ("EH/s", 1e18),
+        ("PH/s", 1e15),
+        ("TH/s", 1e12),
+        ("GH/s", 1e9),
+        ("MH/s", 1e6),
+        ("kH/s", 1e3),
+    ):
         if rate >= scale:
             return f"{rate / scale:.2f} {unit}"
-    return f"{rate:.0f} H/s"
+    if rate >= 10 or rate <= 0:
+        return f"{rate:.0f} H/s"
+    if rate >= 0.01:
+        return f"{rate:.2f} H/s"
+    return f"{rate:.2g} H/s"
 
 
 class HashrateMeter:

@@ -139,7 +139,6 @@ def _worker_main(index: int, count: int, conn: Connection, rate_limit: float | N
                     work, target = command[1], command[1].target
                     round_index, nonce = index, 0
                     extranonce, version, ntime = round_parameters(work, round_index)
-                    rate_start, rate_hashes = time.monotonic(), 0
                 elif kind == "target":
                     if work is not None and command[1] == work.work_id:
                         target = command[2]
@@ -147,6 +146,14 @@ def _worker_main(index: int, count: int, conn: Connection, rate_limit: float | N
                     work = None
                 elif kind == "exit":
                     return
+            if rate_limit is not None:  # one budget across jobs: new work is no free burst
+                now = time.monotonic()
+                ahead = rate_hashes / rate_limit - (now - rate_start)
+                if ahead > 0:
+                    conn.poll(ahead)  # sleep, but wake for a command
+                    continue
+                if ahead < -1.0:  # idle (no work) for a while: no saved-up credit
+                    rate_start, rate_hashes = now, 0
             end = min(nonce + batch, 1 << 32)
             block = False
             for found_nonce, digest in scan(work, target, extranonce, version, ntime, nonce, end):
@@ -176,10 +183,6 @@ def _worker_main(index: int, count: int, conn: Connection, rate_limit: float | N
                 conn.send(("hashes", hashes_unreported))
                 hashes_unreported = 0
                 last_report = now
-            if rate_limit is not None:
-                ahead = rate_hashes / rate_limit - (now - rate_start)
-                if ahead > 0:
-                    conn.poll(ahead)  # sleep, but wake for a command
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
 
