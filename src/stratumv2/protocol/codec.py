@@ -294,11 +294,12 @@ def _compile_frame_decoder(
         env[f"SET{index}"] = getattr(cls, n).__set__
         body.append(f"    SET{index}(o, v_{n})")
     env["SET_TLV"] = getattr(cls, "tlv_data").__set__  # noqa: B009 - the slot descriptor
-    # exact: the header (including msg_length) was matched as a whole
+    # exact: the header (including msg_length) was matched as a whole; ``unpack`` of the
+    # whole frame (header skipped) also checks that nothing follows
+    env["SF"] = struct.Struct("<6x" + fmt[1:])
     exact = [
         "def decode_exact(data):",
-        f"    {', '.join(names)}, = S.unpack_from(data, 6)",
-        f"    if len(data) != {6 + size}: raise FAIL",
+        f"    {', '.join(names)}, = SF.unpack(data)",
         *body,
         "    return o",
     ]
