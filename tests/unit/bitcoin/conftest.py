@@ -18,6 +18,12 @@ def block_413567_raw() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def block_702861_raw() -> bytes:
+    """Mainnet block 702861, a segwit block (rust-bitcoin's test data, see data/README.md)."""
+    return (VECTORS / "mainnet-block-702861.raw").read_bytes()
+
+
+@pytest.fixture(scope="session")
 def regtest_gbt() -> dict[str, Any]:
     """A real getblocktemplate answer from Bitcoin Core v31.1 on regtest."""
     data: dict[str, Any] = json.loads(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from stratumv2.bitcoin.block import (
     witness_commitment,
     witness_commitment_script,
 )
+from stratumv2.bitcoin.coinbase import coinbase_height
 from stratumv2.bitcoin.errors import BitcoinDecodeError
 from stratumv2.bitcoin.hashes import hash_to_hex, merkle_root
+from stratumv2.bitcoin.target import bits_to_target, hash_meets_target
 from stratumv2.bitcoin.tx import (
     OutPoint,
     Transaction,
@@ -99,6 +102,40 @@ def test_block_413567_truncated_and_trailing(block_413567_raw: bytes) -> None:
             Block.parse(block_413567_raw[:cut])
     with pytest.raises(BitcoinDecodeError):
         Block.parse(block_413567_raw + b"\x00")
+
+
+def test_mainnet_segwit_block_702861(block_702861_raw: bytes) -> None:
+    """A real segwit coinbase: its BIP141 commitment equals the one computed from the block's
+    wtxids (ours, and again with hashlib alone); merkle root and serialization round trip."""
+    block = Block.parse(block_702861_raw)
+    assert hash_to_hex(block.hash()) == (
+        "000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae"
+    )
+    assert hash_meets_target(block.hash(), bits_to_target(block.header.bits))
+    assert len(block.transactions) == 2500
+    assert block.compute_merkle_root() == block.header.merkle_root
+    assert block.serialize() == block_702861_raw
+    coinbase = block.transactions[0]
+    assert coinbase.is_coinbase and coinbase.has_witness
+    assert coinbase_height(coinbase.inputs[0].script_sig) == 702861
+    assert coinbase.inputs[0].witness == (bytes(32),)  # the witness reserved value
+    assert coinbase.txid != coinbase.wtxid
+    committed = find_witness_commitment(coinbase)
+    assert committed is not None
+    assert committed.hex() == "71bfcc287cd6271682f35f5fba3963861571e0f186899eb0a41a5ebc360a3faa"
+    assert witness_commitment([tx.wtxid for tx in block.transactions[1:]]) == committed
+    assert block.compute_witness_commitment() == committed
+
+    def dsha(b: bytes) -> bytes:
+        return hashlib.sha256(hashlib.sha256(b).digest()).digest()
+
+    level = [bytes(32)] + [dsha(tx.serialize()) for tx in block.transactions[1:]]
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [dsha(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    assert dsha(level[0] + bytes(32)) == committed
+    assert sum(tx.weight for tx in block.transactions) <= 4_000_000
 
 
 def test_regtest_segwit_transaction(regtest_gbt: dict[str, Any]) -> None:
