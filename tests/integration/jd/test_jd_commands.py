@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from stratumv2.app.commands.jdc import run_jdc
 from stratumv2.app.commands.pool import run_pool
@@ -26,7 +27,25 @@ pytestmark = pytest.mark.slow
 USER_ADDRESS = "bcrt1q8s7nu06qg9pyx3z9ger5sj22fdxy6nj0wqzp6f"
 
 
+async def _receiver(seen: list[dict[str, Any]]) -> web.AppRunner:
+    """A local webhook receiver on 127.0.0.1:0 recording each JSON POST."""
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
 async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> None:
+    notes: list[dict[str, Any]] = []
+    receiver = await _receiver(notes)
+    hook = f"http://127.0.0.1:{receiver.addresses[0][1]}/hook"
     async with running_node(tmp_path / "node", tx_rate=10) as node, node.rpc() as rpc:
         await rpc.call("generatetoaddress", 1, node.address)
         async with (
@@ -67,6 +86,7 @@ async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> Non
                         "jds": f"127.0.0.1:{jds_port}", "jds_authority_key": key,
                         "upstream": f"127.0.0.1:{pool_port}", "upstream_authority_key": key,
                         "address": USER_ADDRESS, "datadir": str(tmp_path / "jdc"),
+                        "notify": {"webhooks": [hook]},
                     },
                 )  # fmt: skip
                 jdc_started: asyncio.Future[JdcService] = loop.create_future()
@@ -92,6 +112,16 @@ async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> Non
                 best = await rpc.call("getblock", await rpc.getbestblockhash(), 2)
                 payee = best["tx"][0]["vout"][0]["scriptPubKey"]["hex"]
                 assert bytes.fromhex(payee) == pool_script
+                assert notes == []  # the first switch to the pool is no failover
+                pool_task.cancel()  # the pool goes away: solo, and an upstream_failover note
+                await asyncio.gather(pool_task, return_exceptions=True)
+                deadline = time.monotonic() + 10
+                while not notes:
+                    assert time.monotonic() < deadline, "no upstream_failover notification"
+                    await asyncio.sleep(0.05)
+                assert notes[0]["event"] == "upstream_failover"
+                assert USER_ADDRESS in notes[0]["data"]["current"]
+                assert jdc.core.mode == "solo"
             finally:
                 if miner is not None:
                     await miner.close()
@@ -99,6 +129,7 @@ async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> Non
                     if task is not None:
                         task.cancel()
                         await asyncio.gather(task, return_exceptions=True)
+                await receiver.cleanup()
 
 
 def _jds_port(pool: PoolService) -> int:

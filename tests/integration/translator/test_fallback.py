@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
+from typing import Any
 
+from aiohttp import web
+
+from stratumv2.app.commands.translator import run_translator
+from stratumv2.app.config import load_config
 from stratumv2.net.client import Endpoint
 from stratumv2.net.limits import Limits
 from stratumv2.net.pump import Sv2Connection, new_secret
@@ -14,6 +20,7 @@ from stratumv2.noise import Keypair
 from stratumv2.protocol import SetupConnection, SetupConnectionError, SetupConnectionSuccess
 from stratumv2.roles.translator.core import TranslatorConfig, TranslatorCore
 from stratumv2.roles.translator.service import TranslatorService, endpoint_source
+from stratumv2.roles.translator.settings import TranslatorSettings
 
 
 def _free_port() -> int:
@@ -60,6 +67,8 @@ async def test_fallback_order_health_check_and_move_back() -> None:
     service = TranslatorService(
         TranslatorCore(TranslatorConfig()), sources, limits=limits, health_interval=0.3
     )
+    changes: list[tuple[str, str, str]] = []
+    service.on_upstream_change = lambda *change: changes.append(change)
     await service.start(None)
     try:
         await asyncio.wait_for(service.upstream_connected.wait(), 10)
@@ -81,7 +90,57 @@ async def test_fallback_order_health_check_and_move_back() -> None:
                 break
             await asyncio.sleep(0.05)
         assert service.upstream_index == 3
+        # each move is an "upstream failover" event (what the notifier sends)
+        names = [source.name for source in sources]
+        assert [(a, b) for a, b, _ in changes] == [(names[3], names[0]), (names[0], names[3])]
+        assert "preferred upstream" in changes[0][2]
+        assert service.stats()["upstream"]["changes"] == 2
     finally:
         await service.close()
         for server in (refusing, impostor, fallback):
             await server.close()
+
+
+async def test_sv2_translator_sends_upstream_failover_notifications(tmp_path: Path) -> None:
+    """`sv2 translator` from its settings with a [notify] webhook: the only upstream goes
+    away, and a local receiver gets the upstream_failover JSON POST."""
+    notes: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        notes.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    receiver = web.AppRunner(app)
+    await receiver.setup()
+    await web.TCPSite(receiver, "127.0.0.1", 0).start()
+    upstream = _server([], "pool")
+    await upstream.start("127.0.0.1", 0)
+    settings = load_config(
+        TranslatorSettings,
+        None,
+        {
+            "listen": "127.0.0.1:0",
+            "upstream": [f"127.0.0.1:{upstream.port}"],
+            "upstream_authority_key": upstream.authority_public_key,
+            "datadir": str(tmp_path),
+            "notify": {"webhooks": [f"http://127.0.0.1:{receiver.addresses[0][1]}/hook"]},
+        },
+    )
+    started: asyncio.Future[TranslatorService] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_translator(settings, started))
+    try:
+        service = await asyncio.wait_for(started, 10)
+        await asyncio.wait_for(service.upstream_connected.wait(), 10)
+        await upstream.close()
+        for _ in range(200):
+            if notes:
+                break
+            await asyncio.sleep(0.05)
+        assert notes and notes[0]["event"] == "upstream_failover", notes
+        assert notes[0]["data"]["current"] == "(none)"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await receiver.cleanup()

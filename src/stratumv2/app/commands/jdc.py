@@ -21,13 +21,14 @@ import click
 from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.keys import load_or_create_authority
 from stratumv2.app.logs import setup_logging
+from stratumv2.app.notify import Notification, Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
-from stratumv2.roles.jd_client.core import JdcCore
+from stratumv2.roles.jd_client.core import JdcCore, ModeChanged
 from stratumv2.roles.jd_client.service import JdcService
 from stratumv2.roles.jd_client.settings import JdcSettings
 from stratumv2.roles.template_provider.client import TemplateDistributionClient
 
-__all__ = ["command", "run_jdc"]
+__all__ = ["command", "mode_notification", "run_jdc"]
 
 log = logging.getLogger("stratumv2.jdc")
 
@@ -86,6 +87,13 @@ async def run_jdc(settings: JdcSettings, started: asyncio.Future[JdcService] | N
         parse_host_port(settings.tp), settings.tp_authority_key, vendor="stratumv2-jdc"
     )
     service = JdcService(JdcCore(settings.jdc_config()), authority, td, jds=jds, pool=pool)
+    notifier = Notifier.from_settings(settings.notify)
+
+    def on_mode(change: ModeChanged) -> None:
+        if change.mode == "solo" or service.core.switches["solo"] > 0:  # not the first start
+            notifier.notify(mode_notification(change, settings))
+
+    service.on_mode = on_mode
     host, port = parse_host_port(settings.listen)
     try:
         bound = await service.start(host, port)
@@ -96,3 +104,13 @@ async def run_jdc(settings: JdcSettings, started: asyncio.Future[JdcService] | N
         await asyncio.Event().wait()
     finally:
         await service.close()
+        await notifier.close()
+
+
+def mode_notification(change: ModeChanged, settings: JdcSettings) -> Notification:
+    """The ``upstream_failover`` notification for a switch between the pool and solo."""
+    pool = f"pool {settings.upstream} (JDS {settings.jds})"
+    solo = f"solo on your own templates, paying {settings.address}"
+    if change.mode == "solo":
+        return upstream_failover(pool, solo, change.reason)
+    return upstream_failover(solo, pool, change.reason)

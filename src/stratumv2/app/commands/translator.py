@@ -15,6 +15,7 @@ import click
 
 from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.logs import setup_logging
+from stratumv2.app.notify import Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
 from stratumv2.net.limits import Limits
 from stratumv2.roles.translator.core import TranslatorCore
@@ -84,6 +85,10 @@ async def run_translator(
 ) -> None:
     """Run ``sv2 translator`` until cancelled; ``started`` receives the running service."""
     service = build_service(settings)
+    notifier = Notifier.from_settings(settings.notify)
+    service.on_upstream_change = lambda previous, current, reason: notifier.notify(
+        upstream_failover(previous, current, reason)
+    )
     try:
         bound = await service.start(parse_host_port(settings.listen))
         for host, port in bound:
@@ -93,3 +98,4 @@ async def run_translator(
         await asyncio.Event().wait()
     finally:
         await service.close()
+        await notifier.close()

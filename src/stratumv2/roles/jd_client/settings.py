@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from stratumv2.app.config import Settings
+from stratumv2.app.notify import NotifySettings
 from stratumv2.app.options import parse_host_port
 from stratumv2.bitcoin.address import address_to_script
 from stratumv2.mining.vardiff import VardiffConfig
@@ -49,6 +50,9 @@ class JdcSettings(Settings):
     vardiff: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
+    notify: NotifySettings = NotifySettings()
+    """``[notify]``: webhook / ntfy targets; each pool <-> solo switch is an
+    ``upstream_failover`` notification."""
 
     @field_validator("listen", "tp")
     @classmethod

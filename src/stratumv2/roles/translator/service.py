@@ -105,6 +105,14 @@ class TranslatorService:
         self.upstream_bytes_in = 0
         self.upstream_bytes_out = 0
         self.upstream_connects = 0
+        self.upstream_changes = 0
+        self.on_upstream_change: Callable[[str, str, str], None] | None = None
+        """Called ``(previous, current, reason)`` when the upstream moves to another one,
+        comes back after none was reachable, or none is reachable any more (``current`` is
+        ``"(none)"``): the ``upstream failover`` notification."""
+        self._last_upstream: str | None = None
+        self._last_loss = ""
+        self._told_down = False
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -163,6 +171,7 @@ class TranslatorService:
                 "bytes_in": self.upstream_bytes_in + (up.bytes_in if up else 0),
                 "bytes_out": self.upstream_bytes_out + (up.bytes_out if up else 0),
                 "connects": self.upstream_connects,
+                "changes": self.upstream_changes,
                 "errors": dict(self.core.upstream_errors),
             },
             "blocks_found": self.core.blocks_found,
@@ -256,6 +265,9 @@ class TranslatorService:
         while True:
             found = await self._connect_first()
             if found is None:
+                if self._last_upstream is not None and not self._told_down:
+                    self._told_down = True
+                    self._upstream_changed(self._last_upstream, "(none)", "no upstream reachable")
                 delay = self.backoff.next_delay()
                 log.info("no upstream reachable, retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
@@ -264,7 +276,12 @@ class TranslatorService:
             self.upstream, self.upstream_index = conn, index
             self.upstream_connects += 1
             started = loop.time()
-            log.info("upstream %s connected", self.upstreams[index].name)
+            name = self.upstreams[index].name
+            log.info("upstream %s connected", name)
+            previous, self._last_upstream = self._last_upstream, name
+            if previous is not None and (previous != name or self._told_down):
+                self._upstream_changed(previous, name, self._last_loss or "unknown")
+            self._told_down = False
             probe: asyncio.Task[None] | None = None
             if index > 0:
                 probe = asyncio.create_task(self._probe_primary(conn, index))
@@ -292,9 +309,19 @@ class TranslatorService:
                     self.core.upstream_lost(time.time(), reconnect_devices=self.reconnect_devices)
                 )
             log.warning("upstream %s lost: %s", self.upstreams[index].name, conn.close_reason)
+            self._last_loss = conn.close_reason or "connection lost"
             if loop.time() - started >= 30.0:
                 self.backoff.reset()
             await asyncio.sleep(self.backoff.next_delay())
+
+    def _upstream_changed(self, previous: str, current: str, reason: str) -> None:
+        self.upstream_changes += 1
+        log.warning("upstream failover: %s -> %s (%s)", previous, current, reason)
+        if self.on_upstream_change is not None:
+            try:
+                self.on_upstream_change(previous, current, reason)
+            except Exception:  # a notification must never stop the translator
+                log.exception("upstream change hook failed")
 
     async def _probe_primary(self, current: Sv2Connection, index: int) -> None:
         """While on fallback ``index``, move back as soon as an earlier upstream is healthy."""

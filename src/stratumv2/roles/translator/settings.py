@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from stratumv2.app.config import Settings
+from stratumv2.app.notify import NotifySettings
 from stratumv2.app.options import parse_host_port
 from stratumv2.mining.vardiff import VardiffConfig
 from stratumv2.net.client import Endpoint
@@ -57,6 +58,8 @@ class TranslatorSettings(Settings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
     vardiff: VardiffSettings = VardiffSettings()
+    notify: NotifySettings = NotifySettings()
+    """``[notify]``: webhook / ntfy targets; the translator sends ``upstream_failover``."""
 
     @field_validator("listen")
     @classmethod
