@@ -3,7 +3,7 @@
 A custom collector builds every metric at scrape time from the monitor's counters, so the
 share path updates nothing extra. Each bundle has its own registry (no process globals).
 
-Metrics:
+Bundle metrics (:class:`MonitorCollector`):
   ``sv2_shares_total{result}``          accepted, or the rejection reason
   ``sv2_blocks_found_total``            blocks the pool found (and sent to the node)
   ``sv2_blocks_accepted_total``         of those, blocks the node holds
@@ -12,13 +12,18 @@ Metrics:
   ``sv2_connections_open{protocol}``    device connections open now
   ``sv2_template_height``               height of the template being mined
   ``sv2_workers``                       workers seen since start
+
+A role run alone (``sv2 translator``, ``sv2 jdc``) serves its own counters with
+:func:`serve_metrics` when its config sets ``metrics = "HOST:PORT"``
+(:func:`translator_metrics`, :func:`jdc_metrics`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -26,7 +31,16 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from stratumv2.app.dashboard.monitor import Monitor
 
-__all__ = ["CONTENT_TYPE", "MonitorCollector", "make_registry", "render"]
+__all__ = [
+    "CONTENT_TYPE",
+    "CallbackCollector",
+    "MonitorCollector",
+    "jdc_metrics",
+    "make_registry",
+    "render",
+    "serve_metrics",
+    "translator_metrics",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROTOCOLS = ("sv1", "sv2")
@@ -94,3 +108,103 @@ def make_registry(monitor: Monitor) -> CollectorRegistry:
 def render(registry: CollectorRegistry) -> bytes:
     """The text exposition format of ``registry``."""
     return generate_latest(registry)
+
+
+class CallbackCollector(Collector):
+    """Metric families built at scrape time by ``build()`` (a role's counters, read now)."""
+
+    def __init__(self, build: Callable[[], Iterable[Metric]]) -> None:
+        self.build = build
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric, read now."""
+        yield from self.build()
+
+
+def translator_metrics(service: Any) -> Iterator[Metric]:
+    """``sv2 translator``'s counters, from ``TranslatorService.stats()``.
+
+    ``sv2_translator_bytes_total{connection,direction}``: each connected device
+    (``ID:USER``) and the upstream (``upstream``); shares by result, blocks, devices, upstream
+    connects and changes (failovers).
+    """
+    stats = service.stats()
+    traffic = CounterMetricFamily(
+        "sv2_translator_bytes",
+        "Bytes on the wire per connection (SV1 devices, SV2 upstream)",
+        labels=["connection", "protocol", "direction"],
+    )
+    shares = CounterMetricFamily(
+        "sv2_translator_shares", "Device shares by result", labels=["result"]
+    )
+    results: dict[str, int] = {"accepted": 0}
+    blocks = 0
+    for name, device in sorted(stats["devices"].items()):
+        traffic.add_metric([name, "sv1", "in"], device["bytes_in"])
+        traffic.add_metric([name, "sv1", "out"], device["bytes_out"])
+        results["accepted"] += device["shares_accepted"]
+        for reason, count in device["shares_rejected"].items():
+            results[reason] = results.get(reason, 0) + count
+        blocks += device["blocks"]
+    up = stats["upstream"]
+    traffic.add_metric(["upstream", "sv2", "in"], up["bytes_in"])
+    traffic.add_metric(["upstream", "sv2", "out"], up["bytes_out"])
+    for result, count in sorted(results.items()):
+        shares.add_metric([result], count)
+    yield traffic
+    yield shares
+    yield GaugeMetricFamily(
+        "sv2_translator_devices", "SV1 devices connected", value=len(stats["devices"])
+    )
+    yield CounterMetricFamily(
+        "sv2_translator_blocks_found", "Blocks found", value=stats["blocks_found"]
+    )
+    yield CounterMetricFamily(
+        "sv2_translator_upstream_connects", "Upstream connections made", value=up["connects"]
+    )
+    yield CounterMetricFamily(
+        "sv2_translator_upstream_changes",
+        "Upstream failovers (moved, back, none reachable)",
+        value=up["changes"],
+    )
+
+
+def jdc_metrics(service: Any) -> Iterator[Metric]:
+    """``sv2 jdc``'s counters: pool <-> solo switches, the current mode, blocks submitted."""
+    core = service.core
+    switches = CounterMetricFamily(
+        "sv2_jdc_mode_switches", "Switches to the pool or to solo", labels=["to"]
+    )
+    for mode in ("pool", "solo"):
+        switches.add_metric([mode], core.switches.get(mode, 0))
+    yield switches
+    current = GaugeMetricFamily("sv2_jdc_mode", "1 for the current mode", labels=["mode"])
+    for name in ("pool", "solo"):
+        current.add_metric([name], 1.0 if core.mode == name else 0.0)
+    yield current
+    yield CounterMetricFamily(
+        "sv2_jdc_blocks_submitted", "Blocks found and submitted", value=service.blocks_submitted
+    )
+    yield GaugeMetricFamily(
+        "sv2_jdc_miners", "Downstream miner connections", value=len(service.connections)
+    )
+
+
+async def serve_metrics(
+    build: Callable[[], Iterable[Metric]], host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve ``/metrics`` from ``build`` on ``host:port``; the runner (to clean up) and port."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CallbackCollector(build))
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -86,7 +87,7 @@ async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> Non
                         "jds": f"127.0.0.1:{jds_port}", "jds_authority_key": key,
                         "upstream": f"127.0.0.1:{pool_port}", "upstream_authority_key": key,
                         "address": USER_ADDRESS, "datadir": str(tmp_path / "jdc"),
-                        "notify": {"webhooks": [hook]},
+                        "notify": {"webhooks": [hook]}, "metrics": "127.0.0.1:0",
                     },
                 )  # fmt: skip
                 jdc_started: asyncio.Future[JdcService] = loop.create_future()
@@ -122,6 +123,13 @@ async def test_pool_with_jds_and_jdc_commands(tmp_path: Path, tools: Any) -> Non
                 assert notes[0]["event"] == "upstream_failover"
                 assert USER_ADDRESS in notes[0]["data"]["current"]
                 assert jdc.core.mode == "solo"
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{jdc.metrics_port}/metrics") as response,
+                ):
+                    metrics = await response.text()
+                assert 'sv2_jdc_mode_switches_total{to="solo"} 1.0' in metrics
+                assert 'sv2_jdc_mode{mode="solo"} 1.0' in metrics
             finally:
                 if miner is not None:
                     await miner.close()

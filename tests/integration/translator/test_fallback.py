@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from stratumv2.app.commands.translator import run_translator
@@ -126,6 +127,7 @@ async def test_sv2_translator_sends_upstream_failover_notifications(tmp_path: Pa
             "upstream_authority_key": upstream.authority_public_key,
             "datadir": str(tmp_path),
             "notify": {"webhooks": [f"http://127.0.0.1:{receiver.addresses[0][1]}/hook"]},
+            "metrics": "127.0.0.1:0",
         },
     )
     started: asyncio.Future[TranslatorService] = asyncio.get_running_loop().create_future()
@@ -140,6 +142,14 @@ async def test_sv2_translator_sends_upstream_failover_notifications(tmp_path: Pa
             await asyncio.sleep(0.05)
         assert notes and notes[0]["event"] == "upstream_failover", notes
         assert notes[0]["data"]["current"] == "(none)"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{service.metrics_port}/metrics") as response,
+        ):
+            metrics = await response.text()
+        assert "sv2_translator_upstream_changes_total 1.0" in metrics
+        up_out = 'sv2_translator_bytes_total{connection="upstream",direction="out",protocol="sv2"}'
+        assert up_out in metrics and f"{up_out} 0.0" not in metrics
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

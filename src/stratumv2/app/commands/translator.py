@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
 from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.logs import setup_logging
+from stratumv2.app.metrics import serve_metrics, translator_metrics
 from stratumv2.app.notify import Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
 from stratumv2.net.limits import Limits
@@ -89,13 +91,23 @@ async def run_translator(
     service.on_upstream_change = lambda previous, current, reason: notifier.notify(
         upstream_failover(previous, current, reason)
     )
+    cleanups: list[Callable[[], Awaitable[None]]] = []
     try:
         bound = await service.start(parse_host_port(settings.listen))
         for host, port in bound:
             print(f"Translator listening on {host}:{port}", flush=True)
+        if settings.metrics:
+            runner, metrics_port = await serve_metrics(
+                lambda: translator_metrics(service), *parse_host_port(settings.metrics)
+            )
+            cleanups.append(runner.cleanup)
+            service.metrics_port = metrics_port
+            print(f"Translator metrics on port {metrics_port} (/metrics)", flush=True)
         if started is not None:
             started.set_result(service)
         await asyncio.Event().wait()
     finally:
+        for cleanup in cleanups:
+            await cleanup()
         await service.close()
         await notifier.close()

@@ -87,6 +87,8 @@ class JdcService:
         self.mode_changed = asyncio.Event()
         self.blocks_submitted = 0
         self.on_mode: Callable[[ModeChanged], None] | None = None
+        self.metrics_port: int | None = None
+        """Where ``/metrics`` is served, when the command serves it."""
 
     @property
     def authority_public_key(self) -> str:

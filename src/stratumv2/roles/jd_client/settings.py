@@ -50,6 +50,7 @@ class JdcSettings(Settings):
     vardiff: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
+    metrics: str | None = Field(default=None, description="HOST:PORT serving /metrics")
     notify: NotifySettings = NotifySettings()
     """``[notify]``: webhook / ntfy targets; each pool <-> solo switch is an
     ``upstream_failover`` notification."""
@@ -60,7 +61,7 @@ class JdcSettings(Settings):
         parse_host_port(value)
         return value
 
-    @field_validator("jds", "upstream")
+    @field_validator("jds", "upstream", "metrics")
     @classmethod
     def _optional_host_port(cls, value: str | None) -> str | None:
         if value:

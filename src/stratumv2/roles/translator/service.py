@@ -106,6 +106,8 @@ class TranslatorService:
         self.upstream_bytes_out = 0
         self.upstream_connects = 0
         self.upstream_changes = 0
+        self.metrics_port: int | None = None
+        """Where ``/metrics`` is served, when the command serves it."""
         self.on_upstream_change: Callable[[str, str, str], None] | None = None
         """Called ``(previous, current, reason)`` when the upstream moves to another one,
         comes back after none was reachable, or none is reachable any more (``current`` is

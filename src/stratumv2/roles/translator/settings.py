@@ -58,6 +58,7 @@ class TranslatorSettings(Settings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
     vardiff: VardiffSettings = VardiffSettings()
+    metrics: str | None = Field(default=None, description="HOST:PORT serving /metrics")
     notify: NotifySettings = NotifySettings()
     """``[notify]``: webhook / ntfy targets; the translator sends ``upstream_failover``."""
 
@@ -66,6 +67,13 @@ class TranslatorSettings(Settings):
     def _host_port(cls, value: str) -> str:
         parse_host_port(value)
         return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: str | None) -> str | None:
+        if value:
+            parse_host_port(value)
+        return value or None
 
     @field_validator("upstream")
     @classmethod
