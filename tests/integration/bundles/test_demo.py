@@ -20,22 +20,30 @@ async def test_demo_finds_blocks_and_continues_the_chain(
 ) -> None:
     datadir = tmp_path / "demo"
     started = time.monotonic()
-    async with run_sv2("demo", "--datadir", str(datadir), "--duration", "120", *free_ports) as p:
+    args = ("demo", "--datadir", str(datadir), "--duration", "120", "--status-interval", "1")
+    async with run_sv2(*args, *free_ports) as p:
         found = await p.wait_line(
             r"^block found: height=(\d+) hash=([0-9a-f]{64}) .*node=accepted", 90
         )
         first_after = time.monotonic() - started
+        # the live status: hashrate (below 1 H/s shown as such), shares, blocks, last block
+        status = await p.wait_line(
+            r"^status: height=\d+ hashrate=.* \(pool sees ([0-9.]+) (k?)H/s over \d+ s\)"
+            r" shares=[1-9]\d*/\d+ rejected blocks=[1-9].* last: \d+ with \d+ txs paid bcrt1",
+            30,
+        )
+        assert float(status.group(1)) > 0, status.group(0)
         height, block_hash = int(found.group(1)), found.group(2)
         url = f"http://127.0.0.1:{p.port('dashboard')}"
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/api/blocks") as response:
                 blocks = {b["hash"]: b for b in await response.json()}
             async with http.get(url + "/api/status") as response:
-                status = await response.json()
+                api_status = await response.json()
             async with http.get(url + "/metrics") as response:
                 metrics = await response.text()
         assert blocks[block_hash]["accepted"] is True and blocks[block_hash]["height"] == height
-        assert status["blocks_found"] >= 1 and status["shares_accepted"] >= 1
+        assert api_status["blocks_found"] >= 1 and api_status["shares_accepted"] >= 1
         assert "sv2_blocks_found_total" in metrics
         p.proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
         assert await p.rest(60) == 0, "\n".join(p.lines)
