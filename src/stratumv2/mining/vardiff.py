@@ -40,6 +40,7 @@ target (a share meeting the network target is already a block).
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from stratumv2.bitcoin.target import (
@@ -130,6 +131,11 @@ class Vardiff:
             hashrate = config.min_hashrate  # unknown, too small or absurd: start low
         self.hashrate_estimate: float = hashrate
         self.target: int = self._clamp(hashrate_to_target(hashrate, config.shares_per_minute))
+        self._share_work = work_of_target(self.target)  # cached: the share path's hot value
+        self._log_up = math.log(config.up_ratio)
+        self._log_down = math.log(config.down_ratio)
+        self._up_drift = (config.up_ratio - 1.0) * self._goal_per_second
+        self._down_drift = (1.0 - config.down_ratio) * self._goal_per_second
         self.retargets = 0
         self._last_share_work = 0.0
         self._restart_window(now)
@@ -143,8 +149,16 @@ class Vardiff:
 
     def on_share(self, now: float, share_target: int | None = None) -> NewTarget | None:
         """Account one accepted share (found at ``share_target``, default the current one)."""
-        self._advance(now)
-        self._add_share(work_of_target(self.target if share_target is None else share_target), now)
+        if now > self._last_update:
+            self._advance(now)
+        if share_target is None or share_target == self.target:
+            self._add_share(self._share_work, 1.0, now)
+        else:
+            work = work_of_target(share_target)
+            self._add_share(work, work / self._share_work, now)
+        config = self.config
+        if self._up.score < config.up_threshold and self._down.score < config.down_threshold:
+            return None
         return self._decide(now)
 
     def on_tick(self, now: float) -> NewTarget | None:
@@ -181,24 +195,30 @@ class Vardiff:
         if dt <= 0:
             return
         self._last_update = now
-        goal = self._goal_per_second
-        self._up.score -= (self.config.up_ratio - 1.0) * goal * dt
-        if self._up.score <= 0:
+        up = self._up
+        up.score -= self._up_drift * dt
+        if up.score <= 0:
             self._up = _Run(now)
-        self._down.score += (1.0 - self.config.down_ratio) * goal * dt
+        self._down.score += self._down_drift * dt
 
-    def _add_share(self, work: float, now: float) -> None:
+    def _add_share(self, work: float, shares: float, now: float) -> None:
+        """One share of ``work`` hashes, ``shares`` shares at the current target."""
         self._last_share_work = work
-        shares = work / work_of_target(self.target)  # in shares at the current target
-        self._up.score += math.log(self.config.up_ratio) * shares
-        self._down.score += math.log(self.config.down_ratio) * shares
-        for run in (self._up, self._down):
-            run.work += work
-            run.arrivals.append((now, work))
-            if len(run.arrivals) > _MAX_ARRIVALS:
-                run.start, dropped = run.arrivals.pop(0)
-                run.work -= dropped
-        if self._down.score <= 0:
+        arrival = (now, work)
+        up, down = self._up, self._down
+        up.score += self._log_up * shares
+        down.score += self._log_down * shares
+        up.work += work
+        down.work += work
+        up.arrivals.append(arrival)
+        down.arrivals.append(arrival)
+        if len(up.arrivals) > _MAX_ARRIVALS:
+            up.start, dropped = up.arrivals.popleft()
+            up.work -= dropped
+        if len(down.arrivals) > _MAX_ARRIVALS:
+            down.start, dropped = down.arrivals.popleft()
+            down.work -= dropped
+        if down.score <= 0:
             self._down = _Run(now)  # the run starts after this share
 
     def _decide(self, now: float) -> NewTarget | None:
@@ -207,7 +227,7 @@ class Vardiff:
             work, span = self._change_point(self._up, now, higher=True)
             hashrate = (work - self._last_share_work) / span
         elif self._down.score >= self.config.down_threshold:
-            share_work = work_of_target(self.target)
+            share_work = self._share_work
             work, span = self._change_point(self._down, now, higher=False)
             shares = work / share_work
             caution = 1.0 + min(1.0, 2.0 / math.sqrt(shares + 1.0))  # 2 for <= 3 shares
@@ -229,8 +249,10 @@ class Vardiff:
         found among the run's start and its share arrivals.
         """
         goal = self._goal_per_second
-        share_work = work_of_target(self.target)
-        arrivals = run.arrivals[:-1] if higher else run.arrivals
+        share_work = self._share_work
+        arrivals = list(run.arrivals)
+        if higher:
+            arrivals.pop()
         best_score, best = -math.inf, (run.work, max(now - run.start, 1e-9))
         work_after = run.work
         for start, arrived in zip(
@@ -251,6 +273,7 @@ class Vardiff:
         if target == self.target and not force:
             return None
         self.target = target
+        self._share_work = work_of_target(target)
         self.retargets += 1
         return NewTarget(target, target_to_difficulty(target), self.hashrate_estimate)
 
@@ -269,4 +292,4 @@ class _Run:
     start: float
     score: float = 0.0
     work: float = 0.0
-    arrivals: list[tuple[float, float]] = field(default_factory=list)
+    arrivals: deque[tuple[float, float]] = field(default_factory=deque)
