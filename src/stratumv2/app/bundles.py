@@ -506,7 +506,10 @@ async def run_demo(settings: DemoSettings, out: Callable[[str], None] | None = N
             height = await rpc.getblockcount()
             if height == 0:  # a fresh chain: one block so the node leaves "initial download"
                 await rpc.call("generatetoaddress", 1, settings.address)
-            say(f"regtest node: height {max(height, 1)}, JSON-RPC {node.url}")
+            note = ""
+            if height < 110:
+                note = " (a new chain: the transaction generator first mines 110 to fund itself)"
+            say(f"regtest node: height {max(height, 1)}, JSON-RPC {node.url}{note}")
         bundle = Bundle(settings, rpc_kwargs, out=say, tp_refresh_interval=1.0, min_interval=10.0)
         await bundle.start(fallback_ports=True)
 
