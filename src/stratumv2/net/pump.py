@@ -180,6 +180,23 @@ class Sv2Connection(asyncio.Protocol):
         self.core.send_frame(header, payload)
         self._transport.write(self.core.data_to_send())
 
+    def write_queued(self) -> int:
+        """Write what was queued on ``core`` (``core.send``/``core.send_frame``, to batch many
+        messages into one socket write); return :attr:`write_backlog` after it."""
+        transport = self._transport
+        if transport is None or self.close_reason is not None:
+            return 0
+        data = self.core.data_to_send()
+        if data:
+            transport.write(data)
+        return transport.get_write_buffer_size()
+
+    @property
+    def write_backlog(self) -> int:
+        """Bytes written but not yet taken by the socket (a peer that does not read grows it)."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
     async def drain(self) -> None:
         """Wait until the socket's send buffer is below its high-water mark."""
         while self._write_paused and self.close_reason is None:

@@ -27,6 +27,7 @@ from stratumv2.protocol import (
     OpenExtendedMiningChannelSuccess,
     OpenStandardMiningChannel,
     OpenStandardMiningChannelSuccess,
+    SetExtranoncePrefix,
     SetNewPrevHashMining,
     SetNewPrevHashTd,
     SetTarget,
@@ -167,6 +168,8 @@ class TestMiner:
                 ch.jobs = {msg.job_id: ch.jobs[msg.job_id]}
                 ch.active = msg.job_id
                 ch.prev = msg
+        elif isinstance(msg, SetExtranoncePrefix):
+            self.channels[msg.channel_id].prefix = msg.extranonce_prefix
         elif isinstance(msg, SetTarget):
             for ch in self._targets(msg.channel_id):
                 ch.target = int.from_bytes(msg.maximum_target, "little")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -45,9 +44,10 @@ from stratumv2.mining.errors import (
     INVALID_USER_IDENTITY,
     MAX_TARGET_OUT_OF_RANGE,
     MiningError,
+    UnknownChannelError,
 )
 from stratumv2.mining.extended import ExtendedChannel, extended_job_message
-from stratumv2.mining.extranonce import ExtranonceAllocator
+from stratumv2.mining.extranonce import ExtranonceAllocation, ExtranonceAllocator
 from stratumv2.mining.group import GroupChannel
 from stratumv2.mining.jobs import ChainTip, JobFactory, MiningJob, Payout
 from stratumv2.mining.shares import BlockFound, Rejected, Valid
@@ -269,6 +269,8 @@ class PoolCore:
         self.channel_config = config.channel_config()
         self.connections: dict[int, _Connection] = {}
         self._pending_records: list[ShareRow] = []
+        # prefixes replaced by SetExtranoncePrefix: [allocation, chain tips left before free]
+        self._retired_prefixes: list[tuple[ExtranonceAllocation, int]] = []
         self._pending_activation: tuple[ChainTip, list[GroupChannel], list[Channel]] | None = None
         self._last_flush: float | None = None
         self._tick_count = 0
@@ -336,6 +338,8 @@ class PoolCore:
         old = self.factory.tip
         tip = self.factory.on_set_new_prev_hash(message)
         self.allocator.on_new_prev_hash()
+        if self._retired_prefixes:
+            self._age_retired_prefixes()
         if old is None or old.nbits != tip.nbits:
             return self._activate_all(tip, now)
         tid = tip.template_id
@@ -351,7 +355,7 @@ class PoolCore:
             for group in conn.groups.values():
                 if not group.members:
                     continue
-                job_id = _group_future_job_id(group, tid)
+                job_id = group.future_job_id(tid)
                 if job_id is None:  # created after the future template: the slow way
                     job = self.factory.job(tid, group.payout)
                     out.append((cid, group.new_job(job, True, now)))
@@ -396,7 +400,7 @@ class PoolCore:
             cid = conn.id
             for group in conn.groups.values():
                 if group.members:
-                    if _group_future_job_id(group, tip.template_id) is None:
+                    if group.future_job_id(tip.template_id) is None:
                         job = self.factory.job(tip.template_id, group.payout)
                         out.append((cid, group.new_job(job, True, now)))
                     for msg in group.on_new_prev_hash(tip):
@@ -416,6 +420,53 @@ class PoolCore:
             for request in waiting:
                 out.extend(self._open(conn, request, now))
         return out
+
+    # ---- extranonce prefixes -----------------------------------------------------------
+
+    def set_extranonce_prefix(self, conn_id: int, channel_id: int, now: float) -> list[Action]:
+        """Move a channel to a fresh extranonce prefix: ``SetExtranoncePrefix``, then a job.
+
+        For the operator (or whatever re-lays the pool's extranonce space, e.g. to move a
+        channel off a prefix range): the channel gets a new prefix of the same sizes and, when
+        it mines template jobs, a new active job built on that prefix, so the miner switches
+        at once. Jobs sent before keep the old prefix (spec: the new one applies to later
+        jobs), including future jobs that the next ``SetNewPrevHash`` activates; so the old
+        prefix goes back to the allocator only at the chain tip after that (and is reusable
+        one tip later still). Raises :class:`UnknownChannelError` for an unknown channel and
+        :class:`~stratumv2.mining.errors.ExtranonceExhausted` when no prefix is free.
+        """
+        self.activate_pending(now)
+        conn = self.connections.get(conn_id)
+        state = conn.channels.get(channel_id) if conn is not None else None
+        if conn is None or state is None:
+            raise UnknownChannelError(f"no channel {channel_id} on connection {conn_id}")
+        channel = state.channel
+        old = channel.allocation
+        if isinstance(channel, ExtendedChannel):
+            new = self.allocator.allocate_extended(old.size)
+        else:
+            new = self.allocator.allocate_standard()
+        try:
+            message = channel.set_extranonce_prefix(new)
+        except ValueError:
+            self.allocator.free(new)
+            raise
+        self._retired_prefixes.append((old, 2))
+        out: list[Action] = [(conn_id, message)]
+        if channel.tip is not None and not conn.flags & _common.REQUIRES_WORK_SELECTION:
+            job = self.factory.current_job(channel.payout)
+            out.append((conn_id, channel.new_job(job, False, now)))  # type: ignore[attr-defined]
+        return out
+
+    def _age_retired_prefixes(self) -> None:
+        """A chain tip passed: free the replaced prefixes no live job can use any more."""
+        keep: list[tuple[ExtranonceAllocation, int]] = []
+        for allocation, tips_left in self._retired_prefixes:
+            if tips_left <= 1:
+                self.allocator.free(allocation)
+            else:
+                keep.append((allocation, tips_left - 1))
+        self._retired_prefixes = keep
 
     # ---- connections -------------------------------------------------------------------
 
@@ -660,7 +711,7 @@ class PoolCore:
             group.add_member(channel)
             state.group = group
             # group future jobs not seen by this channel yet: send them on its own id
-            for job_id, pending in _group_future_jobs(group):
+            for job_id, pending in group.future_jobs():
                 out.append((cid, _job_message(channel, job_id, pending)))
         return out
 
@@ -912,15 +963,6 @@ def _tip_for(tip: ChainTip, job: MiningJob) -> ChainTip:
     if job.template_id is None or job.template_id == tip.template_id:
         return tip
     return ChainTip(job.template_id, tip.prev_hash, tip.min_ntime, tip.nbits, tip.network_target)
-
-
-def _group_future_jobs(group: GroupChannel) -> Iterable[tuple[int, MiningJob]]:
-    """The group's future jobs still waiting for their tip (GroupChannel keeps them private)."""
-    return list(group._future.items())
-
-
-def _group_future_job_id(group: GroupChannel, template_id: int) -> int | None:
-    return group._future_by_template.get(template_id)
 
 
 def _job_message(channel: Channel, job_id: int, job: MiningJob) -> Message:

@@ -199,6 +199,11 @@ class PoolService:
         except (MiningError, ValueError) as exc:
             log.error("cannot use %s from the TP: %s", type(event).__name__, exc)
 
+    async def set_extranonce_prefix(self, conn_id: int, channel_id: int) -> None:
+        """Give a channel a new extranonce prefix now (operator action; the messages are
+        :meth:`PoolCore.set_extranonce_prefix`'s: ``SetExtranoncePrefix``, then a job)."""
+        await self._execute(self.core.set_extranonce_prefix(conn_id, channel_id, time.time()))
+
     # ---- miners --------------------------------------------------------------------------
 
     async def serve_connection(self, conn: Sv2Connection) -> None:
@@ -259,12 +264,7 @@ class PoolService:
     def _flush(self, dirty: dict[int, Sv2Connection]) -> None:
         limit = self.max_write_backlog
         for conn in dirty.values():
-            data = conn.core.data_to_send()
-            transport = conn._transport  # the pump exposes neither a batch write nor the backlog
-            if not data or transport is None or conn.is_closed:
-                continue
-            transport.write(data)
-            if transport.get_write_buffer_size() > limit:
+            if conn.write_queued() > limit:
                 conn.fail(f"not reading: over {limit} bytes unsent")
 
     def _write(self, conn: Sv2Connection, message: Message) -> None:
@@ -274,8 +274,7 @@ class PoolService:
             conn.send_nowait(message)
         except ConnectionClosed:
             return
-        transport = conn._transport
-        if transport is not None and transport.get_write_buffer_size() > self.max_write_backlog:
+        if conn.write_backlog > self.max_write_backlog:
             conn.fail(f"not reading: over {self.max_write_backlog} bytes unsent")
 
     async def _submit_block(self, block: SubmitBlock) -> None:
