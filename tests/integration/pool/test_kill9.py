@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stratumv2.protocol import SubmitSharesSuccess
+from stratumv2.protocol import CoinbaseOutputConstraints, SubmitSharesSuccess
 from stratumv2.roles.regtest_node.testing import REGTEST_ADDRESS
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ async def test_kill9_loses_no_acknowledged_share(
         'network = "regtest"\nmode = "pool"\nshare_batch_size = 5\n'
         f'address = "{REGTEST_ADDRESS}"\n[vardiff]\nenabled = false\n'
     )
-    async with scripted_tp_runner() as (tp, _received):
+    async with scripted_tp_runner() as (tp, received):
         args = [
             "--config", str(config),
             "--sv2-listen", "127.0.0.1:0",
@@ -49,6 +49,9 @@ async def test_kill9_loses_no_acknowledged_share(
             acked = sum(a.new_submits_accepted_count for a in miner.acks)
             await proc.wait()
             assert all(isinstance(a, SubmitSharesSuccess) for a in miner.acks)
+            # the pool told the TP, before anything else, the room its coinbase outputs need
+            assert isinstance(received[0], CoinbaseOutputConstraints)
+            assert received[0].coinbase_output_max_additional_size >= 43  # one P2WSH output
             assert not miner.errors
             await miner.close()
     db = sqlite3.connect(datadir / "pool.sqlite")
