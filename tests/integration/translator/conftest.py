@@ -31,6 +31,7 @@ from stratumv2.noise import Keypair
 from stratumv2.roles.template_provider.core import TemplateProviderCore
 from stratumv2.roles.template_provider.service import (
     BlockStore,
+    TemplatePolicyFn,
     TemplateProviderService,
     TpOptions,
 )
@@ -54,14 +55,17 @@ class TpHandle:
 
 
 @asynccontextmanager
-async def running_tp(url: str, cookie: Path, datadir: Path) -> AsyncIterator[TpHandle]:
-    """Our TP on 127.0.0.1:0 over the node's RPC."""
+async def running_tp(
+    url: str, cookie: Path, datadir: Path, policy: TemplatePolicyFn | None = None
+) -> AsyncIterator[TpHandle]:
+    """Our TP on 127.0.0.1:0 over the node's RPC (``policy`` rewrites each GBT result)."""
     rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
     service = TemplateProviderService(
         rpc,
         TemplateProviderCore(),
         options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
         block_store=BlockStore(datadir / "blocks"),
+        policy=policy,
     )
     server = Sv2Server(
         lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"

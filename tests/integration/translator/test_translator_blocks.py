@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -194,13 +195,21 @@ async def test_pool_device_port_serves_sv1_and_sv2(
                 await store.close()
 
 
+def _version_bit_in_mask(gbt: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Templates at version 0x30000000 (bit 28 inside the rolling mask), as Bitcoin Core's
+    regtest gives at heights 144-431: an OR-rebuilt header differs from the device's."""
+    return {**gbt, "version": 0x30000000}
+
+
 async def test_aggregated_devices_mine_blocks(
     tmp_path: Path, tp_runner: Any, process_runner: Any, device_class: Any, helpers: Any
 ) -> None:
-    """`sv2 translator --aggregate`: two devices on one channel, each its own extranonce."""
+    """`sv2 translator --aggregate`: two devices on one channel, each its own extranonce;
+    the job version has a bit inside the mask and the kernel takes the rolled blocks."""
     async with running_node(tmp_path / "node") as node, node.rpc() as rpc:
         await rpc.call("generatetoaddress", 1, node.address)
-        async with tp_runner(node.url, node.cookie_path, tmp_path / "tp") as tp:
+        tp_dir = tmp_path / "tp"
+        async with tp_runner(node.url, node.cookie_path, tp_dir, _version_bit_in_mask) as tp:
             sv2_port, listen_port = helpers["free_port"](), helpers["free_port"]()
             args = [*helpers["pool_args"](tp, REGTEST_ADDRESS, sv2_port, listen_port)]
             args += ["--datadir", str(tmp_path / "pool")]
@@ -226,10 +235,12 @@ async def test_aggregated_devices_mine_blocks(
                     assert len(devices[0].extranonce1) == len(devices[1].extranonce1)
                     for device in devices:
                         await _on_tip(device, rpc)
+                        assert device.jobs[device.last_job].version == 0x30000000
                         before = await _count(rpc)
                         answer = await device.mine_share()
                         assert answer["result"] is True, answer
                         block = await _wait_block(rpc, before)
                         assert _coinbase_pays(block, REGTEST_ADDRESS)
+                        assert block["version"] & 0x10000000, hex(block["version"])
                     for device in devices:
                         await device.close()
