@@ -25,6 +25,7 @@ from stratumv2.app.logs import setup_logging
 from stratumv2.app.metrics import jdc_metrics, serve_metrics
 from stratumv2.app.notify import Notification, Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.roles.jd_client.core import JdcCore, ModeChanged
 from stratumv2.roles.jd_client.service import JdcService
 from stratumv2.roles.jd_client.settings import JdcSettings
@@ -74,7 +75,7 @@ def command(config: str | None, **flags: Any) -> None:
         raise click.ClickException(str(exc)) from None
     setup_logging(settings.log_level, settings.log_json)
     try:
-        asyncio.run(run_jdc(settings))
+        run_until_signalled(run_jdc(settings))
     except KeyboardInterrupt:
         log.info("stopped")
 

@@ -23,6 +23,7 @@ from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.keys import load_or_create_authority
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.net.rpc import BitcoinRpc
 from stratumv2.roles.jd_server.core import JdsCore, JobDeclarations
 from stratumv2.roles.jd_server.service import JdsService
@@ -76,7 +77,7 @@ def command(config: str | None, **flags: Any) -> None:
         raise click.ClickException(str(exc)) from None
     setup_logging(settings.log_level, settings.log_json)
     try:
-        asyncio.run(run_jds(settings))
+        run_until_signalled(run_jds(settings))
     except KeyboardInterrupt:
         log.info("stopped")
 

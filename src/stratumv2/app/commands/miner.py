@@ -8,7 +8,6 @@ endpoint (plain TCP, e.g. ``sv2 translator`` or the pool's device port) like cpu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from pydantic import Field, field_validator
 from stratumv2.app.config import ConfigError, Settings, load_config
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.net.client import Endpoint
 from stratumv2.roles.miner.core import MinerConfig
 from stratumv2.roles.miner.service import MinerService, MinerStats
@@ -148,8 +148,10 @@ def command(config: str | None, **flags: Any) -> None:
         raise click.UsageError("give --upstream HOST:PORT (or upstream in the config file)")
     setup_logging(settings.log_level, settings.log_json)
     try:
-        stats = asyncio.run(run_miner(settings))
+        stats = run_until_signalled(run_miner(settings))
     except KeyboardInterrupt:
+        stats = None
+    if stats is None:  # stopped by a signal
         log.info("stopped")
         return
     if settings.max_shares is not None and stats.accepted < settings.max_shares:

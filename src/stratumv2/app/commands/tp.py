@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from stratumv2.app.config import ConfigError, Settings, load_config
 from stratumv2.app.logs import setup_logging
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.mining import template_policy
 from stratumv2.net.rpc import BitcoinRpc, RpcClientError
 from stratumv2.net.server import Sv2Server
@@ -29,6 +30,7 @@ from stratumv2.roles.template_provider.core import (
     parse_gbt,
 )
 from stratumv2.roles.template_provider.explain import Removal, explain_text
+from stratumv2.roles.template_provider.ports import DEFAULT_TP_PORTS
 from stratumv2.roles.template_provider.service import (
     TD_SERVER_LIMITS,
     BlockStore,
@@ -55,8 +57,7 @@ __all__ = [
 
 log = logging.getLogger("stratumv2.tp")
 
-#: sv2-tp's -sv2port defaults per network (shared/sv2-spec/05 §3.1).
-DEFAULT_LISTEN_PORTS = {"main": 8442, "testnet4": 48442, "signet": 38442, "regtest": 18447}
+DEFAULT_LISTEN_PORTS = DEFAULT_TP_PORTS
 #: bitcoind's RPC ports per network.
 DEFAULT_RPC_PORTS = {"main": 8332, "testnet4": 48332, "signet": 38332, "regtest": 18443}
 _NETWORK_SUBDIRS = {"main": "", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
@@ -175,7 +176,7 @@ def command(config: str | None, explain: bool, **flags: Any) -> None:
     try:
         if explain:
             sys.exit(asyncio.run(explain_tp(settings)))
-        asyncio.run(run_tp(settings))
+        run_until_signalled(run_tp(settings))
     except KeyboardInterrupt:
         log.info("stopped")
 

@@ -19,6 +19,7 @@ from stratumv2.app.logs import setup_logging
 from stratumv2.app.metrics import serve_metrics, translator_metrics
 from stratumv2.app.notify import Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
+from stratumv2.app.runner import run_until_signalled
 from stratumv2.net.limits import Limits
 from stratumv2.roles.translator.core import TranslatorCore
 from stratumv2.roles.translator.service import TranslatorService, endpoint_source
@@ -60,7 +61,7 @@ def command(config: str | None, **flags: Any) -> None:
         raise click.ClickException(str(exc)) from None
     setup_logging(settings.log_level, settings.log_json)
     try:
-        asyncio.run(run_translator(settings))
+        run_until_signalled(run_translator(settings))
     except KeyboardInterrupt:
         log.info("stopped")
 
