@@ -285,3 +285,27 @@ def test_open_before_first_template_is_answered_at_first_tip(kit: Any) -> None:
     out = _sent(core.on_set_new_prev_hash(kit.make_prev_hash(1, kit.bits), kit.now))
     assert isinstance(out[0], OpenStandardMiningChannelSuccess) and out[0].request_id == 7
     assert isinstance(out[1], NewMiningJob) and isinstance(out[2], SetNewPrevHashMining)
+
+
+def test_standard_job_frames_equal_the_codec(kit: Any) -> None:
+    from stratumv2.protocol import NewMiningJob, encode_frame
+
+    miner = kit.miner(1, STANDARD_JOBS)
+    miner.open_standard()
+    channel = kit.core.channel(1, 1)
+    for template_id, future in ((2, True), (3, False)):
+        out = kit.template(template_id, future=future)
+        (frame,) = [a for a in out if isinstance(a, tuple) and len(a) == 3]
+        msg = decode_frame(frame[1] + frame[2])
+        assert isinstance(msg, NewMiningJob) and encode_frame(msg) == frame[1] + frame[2]
+        assert (msg.min_ntime is None) == future
+        job = kit.core.factory.job(template_id)
+        assert msg.merkle_root == job.merkle_root(channel.extranonce_prefix)
+        if not future:  # the channel validates its shares against that very root
+            assert channel.job(msg.job_id).merkle_root == msg.merkle_root
+    # the active job's shares are accepted under that root
+    assert not [
+        a
+        for a in miner.submit(miner.share(1))
+        if isinstance(a, tuple) and type(a[1]).__name__ == "SubmitSharesError"
+    ]

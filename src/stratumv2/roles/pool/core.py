@@ -49,7 +49,7 @@ from stratumv2.mining.errors import (
 from stratumv2.mining.extended import ExtendedChannel, extended_job_message
 from stratumv2.mining.extranonce import ExtranonceAllocation, ExtranonceAllocator
 from stratumv2.mining.group import GroupChannel
-from stratumv2.mining.jobs import ChainTip, JobFactory, MiningJob, Payout
+from stratumv2.mining.jobs import ChainTip, JobFactory, MiningJob, Payout, coinbase_merkle_root
 from stratumv2.mining.shares import BlockFound, Rejected, Valid
 from stratumv2.mining.standard import StandardChannel
 from stratumv2.mining.vardiff import Vardiff, VardiffConfig
@@ -155,6 +155,11 @@ _U32X2 = struct.Struct("<II")
 _TICK_SLICES = 4
 _MAX_WAITING_OPENS = 64
 _SNPH_HEADER = encode_header(0, SetNewPrevHashMining.MSG_TYPE, 48, True)
+# NewMiningJob: channel_id, job_id, OPTION[u32] min_ntime (flag byte, value), version, root
+_NEW_JOB_FUTURE = struct.Struct("<IIBI32s")
+_NEW_JOB_ACTIVE = struct.Struct("<IIBII32s")
+_NEW_JOB_FUTURE_HEADER = encode_header(0, NewMiningJob.MSG_TYPE, _NEW_JOB_FUTURE.size, True)
+_NEW_JOB_ACTIVE_HEADER = encode_header(0, NewMiningJob.MSG_TYPE, _NEW_JOB_ACTIVE.size, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +327,11 @@ class PoolCore:
                 if state.group is None:
                     channel = state.channel
                     job = job_for(template_id, channel.payout)
-                    out.append((cid, channel.new_job(job, future, now)))  # type: ignore[attr-defined]
+                    if type(channel) is StandardChannel:
+                        header, payload = _standard_job_frame(channel, job, future, now)
+                        out.append((cid, header, payload))
+                    else:
+                        out.append((cid, channel.new_job(job, future, now)))  # type: ignore[attr-defined]
         return out
 
     def on_set_new_prev_hash(self, message: SetNewPrevHashTd, now: float) -> list[Action]:
@@ -963,6 +972,30 @@ def _tip_for(tip: ChainTip, job: MiningJob) -> ChainTip:
     if job.template_id is None or job.template_id == tip.template_id:
         return tip
     return ChainTip(job.template_id, tip.prev_hash, tip.min_ntime, tip.nbits, tip.network_target)
+
+
+def _standard_job_frame(
+    channel: StandardChannel, job: MiningJob, future: bool, now: float
+) -> tuple[bytes, bytes]:
+    """``StandardChannel.new_job`` as an encoded ``NewMiningJob`` frame (header, payload).
+
+    The fan-out of a template to every standalone standard channel: this skips building
+    and encoding a message object per channel, and hashes the merkle root with
+    :func:`~stratumv2.mining.jobs.coinbase_merkle_root` (same bytes as the codec gives,
+    see the pool's tests).
+    """
+    job_id = channel.job_ids.next()
+    cj = channel.add_job(job_id, job, future)
+    root = coinbase_merkle_root(cj.head + cj.tail, cj.path)
+    cj.merkle_root = root
+    if future:
+        return _NEW_JOB_FUTURE_HEADER, _NEW_JOB_FUTURE.pack(
+            channel.channel_id, job_id, 0, job.version, root
+        )
+    min_ntime = channel.min_ntime_for_new_job(now)
+    return _NEW_JOB_ACTIVE_HEADER, _NEW_JOB_ACTIVE.pack(
+        channel.channel_id, job_id, 1, min_ntime, job.version, root
+    )
 
 
 def _job_message(channel: Channel, job_id: int, job: MiningJob) -> Message:
