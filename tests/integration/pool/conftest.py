@@ -38,6 +38,7 @@ from stratumv2.protocol import (
     OpenMiningChannelError,
     OpenStandardMiningChannel,
     OpenStandardMiningChannelSuccess,
+    SetExtranoncePrefix,
     SetNewPrevHashMining,
     SetNewPrevHashTd,
     SetTarget,
@@ -191,6 +192,8 @@ class Sv2TestMiner:
         elif isinstance(msg, SetTarget):
             for ch in self._targets(msg.channel_id):
                 ch.target = int.from_bytes(msg.maximum_target, "little")
+        elif isinstance(msg, SetExtranoncePrefix):
+            self.channels[msg.channel_id].prefix = msg.extranonce_prefix
         elif isinstance(msg, SubmitSharesSuccess):
             self.acks.append(msg)
             self.replies.put_nowait(msg)
