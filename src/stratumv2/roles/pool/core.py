@@ -851,16 +851,31 @@ class PoolCore:
         now: float,
     ) -> list[Action]:
         self.shares_accepted += 1
-        self._record(state, msg, result.difficulty, now)
-        out: list[Action] = []
+        self._pending_records.append(  # _record, inlined: the hot path
+            (
+                now,
+                state.user,
+                state.worker,
+                result.difficulty,
+                msg.channel_id,
+                msg.job_id,
+                None,
+                None,
+                True,
+                None,
+            )
+        )
         vardiff = state.vardiff
+        ack = result.ack
+        if vardiff is None and ack is None:
+            return []
+        out: list[Action] = []
         if vardiff is not None:
             change = vardiff.on_share(now)
             if change is not None:
                 set_target = state.channel.set_target(change.target)
                 if set_target is not None:
                     out.append((conn.id, set_target))
-        ack = result.ack
         if ack is not None:
             out.append(self._store_with_acks(((conn.id, ack),), now))
         return out
