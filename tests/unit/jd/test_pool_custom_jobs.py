@@ -22,7 +22,7 @@ from stratumv2.protocol import (
     SubmitSharesExtended,
     SubmitSharesSuccess,
 )
-from stratumv2.roles.pool.core import PoolConfig, PoolCore, StoreShares
+from stratumv2.roles.pool.core import PoolConfig, PoolCore, RecordBlock, StoreShares
 from stratumv2.roles.pool.custom_jobs import CustomJobs
 
 WORK_SELECTION_FLAGS = 0x6
@@ -125,6 +125,12 @@ def test_declared_job_is_accepted_and_mined(jd: Any) -> None:
     assert [tx.txid for tx in block.transactions[1:]] == [tx.txid for tx in jd.txs]
     assert block.transactions[0].serialize() == job.coinbase_with_witness(full)
     assert block.header.nonce == nonce and blocks[0][1] == jd.chain.height + 1
+    # the pool's store gets the block too, paid as the JDC declared
+    [record] = [a.record for a in actions if isinstance(a, RecordBlock)]
+    assert record.block_hash == block.hash()[::-1].hex()
+    assert record.height == jd.chain.height + 1
+    assert record.reward == sum(out.value for out in block.transactions[0].outputs)
+    assert record.coinbase_payee
 
 
 def test_undeclared_or_altered_jobs_are_refused(jd: Any) -> None:

@@ -118,6 +118,14 @@ class SubmitBlock:
     channel_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecordBlock:
+    """A block found on a custom job, already on its way to the node through the embedded
+    JDS: store ``record`` (no SubmitSolution: the TP never saw that template)."""
+
+    record: BlockRecord
+
+
 ShareRow: TypeAlias = tuple[
     float, str, str, float, int, int, float | None, bytes | None, bool, str | None
 ]
@@ -146,7 +154,12 @@ class Disconnect:
 
 
 Action: TypeAlias = (
-    tuple[int, Message] | tuple[int, bytes, bytes] | SubmitBlock | StoreShares | Disconnect
+    tuple[int, Message]
+    | tuple[int, bytes, bytes]
+    | SubmitBlock
+    | RecordBlock
+    | StoreShares
+    | Disconnect
 )
 """What :class:`PoolCore` asks the service to do; see the module docstring.
 ``(conn_id, header, payload)`` is a message already encoded (6-byte header, payload)."""

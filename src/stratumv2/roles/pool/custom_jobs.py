@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from stratumv2.app.store import BlockRecord
+from stratumv2.bitcoin.address import script_to_address
 from stratumv2.bitcoin.target import MAX_TARGET, hashrate_to_target, target_to_u256
 from stratumv2.mining.errors import INVALID_CHANNEL_ID, INVALID_USER_IDENTITY, MiningError
 from stratumv2.mining.extended import ExtendedChannel
@@ -37,7 +39,7 @@ from stratumv2.protocol import mining as _mining
 from stratumv2.roles.jd_server.core import DeclaredJob, JobDeclarations
 
 if TYPE_CHECKING:
-    from stratumv2.roles.pool.core import Action, PoolCore, _Connection
+    from stratumv2.roles.pool.core import Action, PoolCore, _ChannelState, _Connection
 
 __all__ = ["CustomJobs"]
 
@@ -191,6 +193,11 @@ class CustomJobs:
         self.blocks += 1
         core.blocks_found += 1
         job = self._jobs.get((conn.id, msg.channel_id, msg.job_id))
+        out: list[Action] = []
+        if job is not None:
+            from stratumv2.roles.pool.core import RecordBlock
+
+            out.append(RecordBlock(_block_record(job, result, state, core.config.network, now)))
         if job is not None and self.on_block is not None:
             header = result.header
             _, block = job.block(
@@ -204,7 +211,30 @@ class CustomJobs:
             self.on_block(block, job.height)
         core.shares_accepted += 1
         core._record(state, msg, result.difficulty, now, result.block_hash)
-        return [core._store_with_acks(((conn.id, result.ack),), now)]
+        out.append(core._store_with_acks(((conn.id, result.ack),), now))
+        return out
+
+
+def _block_record(
+    job: DeclaredJob, found: BlockFound, state: _ChannelState, network: str, now: float
+) -> BlockRecord:
+    """The store's record of a block found on a declared job: paid as the JDC declared."""
+    paying = [out for out in job.coinbase.outputs if out.value > 0]
+    payee = ""
+    if paying:
+        try:
+            payee = script_to_address(paying[0].script_pubkey, network)
+        except ValueError:
+            payee = paying[0].script_pubkey.hex()
+    return BlockRecord(
+        height=job.height,
+        block_hash=found.block_hash[::-1].hex(),
+        coinbase_payee=payee,
+        reward=sum(out.value for out in job.coinbase.outputs),
+        time=now,
+        user=state.user,
+        worker=state.worker,
+    )
 
 
 def _mismatch(job: DeclaredJob, msg: SetCustomMiningJob, full_extranonce_size: int) -> str | None:

@@ -39,6 +39,7 @@ from stratumv2.roles.pool.core import (
     Action,
     Disconnect,
     PoolCore,
+    RecordBlock,
     ShareRow,
     StoreShares,
     SubmitBlock,
@@ -252,6 +253,8 @@ class PoolService:
                 dirty = {}
             if isinstance(action, SubmitBlock):
                 await self._submit_block(action)
+            elif isinstance(action, RecordBlock):
+                self._record_block(action.record)
             elif isinstance(action, StoreShares):
                 self._store(action)
             elif isinstance(action, Disconnect):
@@ -282,12 +285,15 @@ class PoolService:
         if self.td is not None:
             await self.td.submit_solution(block.solution)
         self.blocks_submitted += 1
+        self._record_block(record)
+
+    def _record_block(self, record: BlockRecord) -> None:
+        who = f"{record.user}.{record.worker}" if record.worker else record.user
         log.info(
-            "BLOCK FOUND at height %d: %s by %s.%s (paid to %s)",
+            "BLOCK FOUND at height %d: %s by %s (paid to %s)",
             record.height,
             record.block_hash,
-            record.user,
-            record.worker,
+            who,
             record.coinbase_payee,
         )
         self._pending_blocks.append(record)
