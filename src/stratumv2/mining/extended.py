@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stratumv2.bitcoin.hashes import sha256_small
 from stratumv2.bitcoin.target import bits_to_target
 from stratumv2.mining.channel import Channel
 from stratumv2.mining.jobs import ChainTip, MiningJob, custom_job
@@ -13,7 +14,6 @@ from stratumv2.mining.shares import (
     InvalidTimestamp,
     ShareResult,
     Valid,
-    sha256_small,
 )
 from stratumv2.protocol import (
     NewExtendedMiningJob,

@@ -31,10 +31,10 @@ from stratumv2.bitcoin.coinbase import (
     sri_coinbase_tag,
 )
 from stratumv2.bitcoin.errors import BitcoinError
+from stratumv2.bitcoin.hashes import sha256_small
 from stratumv2.bitcoin.target import bits_to_target
 from stratumv2.bitcoin.tx import NULL_HASH, Reader, TxOut, compact_size
 from stratumv2.mining.errors import MiningError, NoTemplateError
-from stratumv2.mining.shares import sha256_small
 from stratumv2.protocol import NewTemplate, SetCustomMiningJob, SetNewPrevHashTd
 
 __all__ = [

@@ -10,9 +10,7 @@ batch completes or a block is found, ``SubmitShares.Error`` for a rejection), or
 from __future__ import annotations
 
 import hashlib
-import importlib
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -48,26 +46,6 @@ __all__ = [
 
 HEADER_STRUCT = struct.Struct("<I32s32sIII")
 """Header layout with the version as U32, as SV2 carries it (same bytes as Core's int32)."""
-
-
-def _small_input_sha256() -> Callable[[bytes], hashlib._Hash]:
-    """CPython's own SHA-256 constructor when it has one, else ``hashlib.sha256``.
-
-    Same digests; for 32- to 200-byte inputs the built-in one costs about a third less per
-    call than OpenSSL 3's (no EVP context set-up), which is most of a standard share's cost.
-    """
-    for module in ("_sha2", "_sha256"):  # CPython >= 3.12, <= 3.11
-        try:
-            constructor: Callable[[bytes], hashlib._Hash] = importlib.import_module(module).sha256
-        except (ImportError, AttributeError):
-            continue
-        if constructor(b"abc").digest() == hashlib.sha256(b"abc").digest():
-            return constructor
-    return hashlib.sha256
-
-
-sha256_small = _small_input_sha256()
-"""SHA-256 constructor for short inputs (headers, coinbases, merkle nodes); see above."""
 
 
 @dataclass(frozen=True, slots=True)

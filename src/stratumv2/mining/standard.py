@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stratumv2.bitcoin.hashes import merkle_root_from_branch
+from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256_small
 from stratumv2.mining.channel import Channel, ChannelJob
 from stratumv2.mining.jobs import MiningJob
 from stratumv2.mining.shares import (
@@ -12,7 +12,6 @@ from stratumv2.mining.shares import (
     InvalidTimestamp,
     ShareResult,
     new_valid,
-    sha256_small,
 )
 from stratumv2.protocol import NewMiningJob, SubmitSharesStandard
 

@@ -15,6 +15,7 @@ from typing import Any, Final, NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from stratumv2.bitcoin.hashes import sha256_small
 from stratumv2.noise.certificate import (
     CERTIFICATE_SIZE,
     DEFAULT_LEEWAY,
@@ -36,7 +37,6 @@ from stratumv2.noise.primitives import (
     hmac_pads,
     nonce,
     sha256,
-    sha256_small,
 )
 
 __all__ = [
