@@ -20,7 +20,7 @@ A role run alone (``sv2 translator``, ``sv2 jdc``) serves its own counters with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,6 +39,7 @@ __all__ = [
     "make_registry",
     "render",
     "serve_metrics",
+    "serve_role_metrics",
     "translator_metrics",
 ]
 
@@ -208,3 +209,24 @@ async def serve_metrics(
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)
+
+
+async def serve_role_metrics(
+    address: str | None,
+    build: Callable[[], Iterable[Metric]],
+    role: str,
+    cleanups: list[Callable[[], Awaitable[None]]],
+) -> int | None:
+    """A role's ``metrics = "HOST:PORT"`` setting: serve ``/metrics`` there and say so.
+
+    Returns the bound port (None when ``address`` is unset); the server's cleanup is
+    appended to ``cleanups`` for the role's ``finally`` block.
+    """
+    if not address:
+        return None
+    from stratumv2.app.options import parse_host_port
+
+    runner, port = await serve_metrics(build, *parse_host_port(address))
+    cleanups.append(runner.cleanup)
+    print(f"{role} metrics on port {port} (/metrics)", flush=True)
+    return port

@@ -22,7 +22,7 @@ import click
 from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.keys import load_or_create_authority
 from stratumv2.app.logs import setup_logging
-from stratumv2.app.metrics import jdc_metrics, serve_metrics
+from stratumv2.app.metrics import jdc_metrics, serve_role_metrics
 from stratumv2.app.notify import Notification, Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
 from stratumv2.app.runner import run_until_signalled
@@ -103,13 +103,9 @@ async def run_jdc(settings: JdcSettings, started: asyncio.Future[JdcService] | N
         bound = await service.start(host, port)
         print(f"JDC authority key: {service.authority_public_key}", flush=True)
         print(f"JDC listening on {bound[0]}:{bound[1]}", flush=True)
-        if settings.metrics:
-            runner, metrics_port = await serve_metrics(
-                lambda: jdc_metrics(service), *parse_host_port(settings.metrics)
-            )
-            cleanups.append(runner.cleanup)
-            service.metrics_port = metrics_port
-            print(f"JDC metrics on port {metrics_port} (/metrics)", flush=True)
+        service.metrics_port = await serve_role_metrics(
+            settings.metrics, lambda: jdc_metrics(service), "JDC", cleanups
+        )
         if started is not None:
             started.set_result(service)
         await asyncio.Event().wait()

@@ -16,7 +16,7 @@ import click
 
 from stratumv2.app.config import ConfigError, load_config
 from stratumv2.app.logs import setup_logging
-from stratumv2.app.metrics import serve_metrics, translator_metrics
+from stratumv2.app.metrics import serve_role_metrics, translator_metrics
 from stratumv2.app.notify import Notifier, upstream_failover
 from stratumv2.app.options import common_options, parse_host_port
 from stratumv2.app.runner import run_until_signalled
@@ -97,13 +97,9 @@ async def run_translator(
         bound = await service.start(parse_host_port(settings.listen))
         for host, port in bound:
             print(f"Translator listening on {host}:{port}", flush=True)
-        if settings.metrics:
-            runner, metrics_port = await serve_metrics(
-                lambda: translator_metrics(service), *parse_host_port(settings.metrics)
-            )
-            cleanups.append(runner.cleanup)
-            service.metrics_port = metrics_port
-            print(f"Translator metrics on port {metrics_port} (/metrics)", flush=True)
+        service.metrics_port = await serve_role_metrics(
+            settings.metrics, lambda: translator_metrics(service), "Translator", cleanups
+        )
         if started is not None:
             started.set_result(service)
         await asyncio.Event().wait()
