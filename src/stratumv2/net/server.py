@@ -26,7 +26,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stratumv2.connection import Connection
-from stratumv2.net.limits import ConnectionCounter, Limits
+from stratumv2.net.limits import Limits
+from stratumv2.net.listener import Listener
 from stratumv2.net.pump import ConnectionClosed, Sv2Connection, memory_pipe, new_secret
 from stratumv2.noise import Keypair, ResponderIdentity, encode_authority_public_key
 
@@ -37,7 +38,7 @@ log = logging.getLogger("stratumv2.net")
 Handler = Callable[[Sv2Connection], Awaitable[None]]
 
 
-class Sv2Server:
+class Sv2Server(Listener[Sv2Connection]):
     """Serve SV2 over Noise: one ``handler(conn)`` task per connection after its handshake.
 
     ``authority`` is the authority keypair (a static key is generated per process) or a
@@ -63,29 +64,12 @@ class Sv2Server:
                 validity=certificate_validity,
                 aux_rand=lambda: os.urandom(32),
             )
-        self.limits = limits or Limits()
-        self.name = name
-        self.counter = ConnectionCounter(self.limits)
-        self.connections: set[Sv2Connection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        super().__init__(limits, name)
 
     @property
     def authority_public_key(self) -> str:
         """The authority public key in SRI's base58check text (what clients configure)."""
         return encode_authority_public_key(self.identity.authority.public_key.data)
-
-    @property
-    def sockets(self) -> list[tuple[str, int]]:
-        """Listening addresses (host, port)."""
-        if self._server is None:
-            return []
-        return [tuple(s.getsockname()[:2]) for s in self._server.sockets]
-
-    @property
-    def port(self) -> int:
-        """The first listening port (useful with port 0)."""
-        return self.sockets[0][1]
 
     async def start(self, host: str | None = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         """Start listening; extra keyword arguments go to ``loop.create_server``."""
@@ -114,20 +98,6 @@ class Sv2Server:
         except asyncio.CancelledError:
             await self.close()
             raise
-
-    async def close(self) -> None:
-        """Stop accepting, close every connection, wait for the handlers."""
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self.connections):
-            conn.close("server shutting down")
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._server = None
 
     async def connect_in_memory(self, timeout: float = 10.0) -> Sv2Connection:
         """A client connection to this server inside the process (no socket, same frames).

@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from stratumv2.net.limits import ConnectionCounter, Limits
+from stratumv2.net.limits import Limits
+from stratumv2.net.listener import Listener
 
 __all__ = ["Sv1Connection", "Sv1Handler", "Sv1Server"]
 
@@ -205,7 +206,7 @@ class Sv1Connection(asyncio.Protocol):
 Sv1Handler = Callable[[Sv1Connection], Awaitable[None]]
 
 
-class Sv1Server:
+class Sv1Server(Listener[Sv1Connection]):
     """Serve SV1 over plain TCP: one ``handler(conn)`` task per connection."""
 
     def __init__(
@@ -216,26 +217,9 @@ class Sv1Server:
         idle_timeout: float | None = DEFAULT_SV1_IDLE_TIMEOUT,
         name: str = "sv1",
     ) -> None:
+        super().__init__(limits, name)
         self.handler = handler
-        self.limits = limits or Limits()
         self.idle_timeout = idle_timeout
-        self.name = name
-        self.counter = ConnectionCounter(self.limits)
-        self.connections: set[Sv1Connection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def sockets(self) -> list[tuple[str, int]]:
-        """Listening addresses (host, port)."""
-        if self._server is None:
-            return []
-        return [tuple(s.getsockname()[:2]) for s in self._server.sockets]
-
-    @property
-    def port(self) -> int:
-        """The first listening port (useful with port 0)."""
-        return self.sockets[0][1]
 
     async def start(self, host: str | None = "127.0.0.1", port: int = 0) -> None:
         """Listen on ``host:port``."""
@@ -256,20 +240,6 @@ class Sv1Server:
         conn.connection_made(transport)
         if first:
             conn.data_received(first)
-
-    async def close(self) -> None:
-        """Stop accepting, close every connection, wait for the handlers."""
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self.connections):
-            conn.close("server shutting down")
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._server = None
 
     def _made(self, conn: Sv1Connection) -> str | None:
         refusal = self.counter.acquire(conn.peer[0])
