@@ -39,7 +39,7 @@ async def test_api_and_metrics(tmp_path: Path) -> None:
     monitor = Monitor(store, network="regtest", payout_address="bcrt1qpay", notifier=recorder)  # type: ignore[arg-type]
     store.monitor = monitor
     sv2_conn = _Conn("127.0.0.1:4000", 0, 0)
-    monitor.connection_opened("sv1", _Conn("10.0.0.9:5000", 300, 4000))
+    monitor.connection_opened("sv1", _Conn("127.0.0.9:5000", 300, 4000))
     monitor.info = {"sv1_url": "stratum+tcp://host:3333"}
     await monitor.start(poll_interval=3600)
     dashboard = await start_dashboard(monitor, "127.0.0.1", 0)
@@ -89,7 +89,7 @@ async def test_api_and_metrics(tmp_path: Path) -> None:
             assert blocks[0]["worker"] == "alice.rig1"
             conns = await get("/api/connections")
             assert conns == [
-                {"protocol": "sv1", "peer": "10.0.0.9:5000", "bytes_in": 300, "bytes_out": 4000}
+                {"protocol": "sv1", "peer": "127.0.0.9:5000", "bytes_in": 300, "bytes_out": 4000}
             ]
             assert await get("/api/template") is None
             everything = await get("/api/all")

@@ -186,8 +186,8 @@ async def test_sv1_without_version_rolling_and_block_candidates(caplog: Any) -> 
 
 def test_client_reconnect_is_recorded() -> None:
     client = Sv1Client()
-    client.receive_data(b'{"id":null,"method":"client.reconnect","params":["10.1.1.1",3334,0]}\n')
-    assert client.reconnect_to == ("10.1.1.1", 3334)
+    client.receive_data(b'{"id":null,"method":"client.reconnect","params":["127.0.0.3",3334,0]}\n')
+    assert client.reconnect_to == ("127.0.0.3", 3334)
     client = Sv1Client()
     client.receive_data(b'{"id":null,"method":"client.reconnect","params":[]}\n')
     assert client.reconnect_to == ("", 0)
