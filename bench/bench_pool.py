@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import print_table
+from bench.common import print_table, sample_shares
 from stratumv2.app.store import AsyncStore
 from stratumv2.bitcoin.coinbase import bip34_height_push
 from stratumv2.bitcoin.hashes import merkle_branch
@@ -54,7 +54,6 @@ from stratumv2.protocol import (
     SetNewPrevHashMining,
     SetNewPrevHashTd,
     SetupConnection,
-    SubmitSharesExtended,
     SubmitSharesStandard,
     SubmitSharesSuccess,
 )
@@ -164,24 +163,7 @@ def _core_rates(short: bool) -> list[tuple[object, ...]]:
             )
         return core
 
-    std = [
-        SubmitSharesStandard(
-            channel_id=1, sequence_number=i, job_id=1, nonce=i, ntime=NOW, version=0x20000000
-        )
-        for i in range(n)
-    ]
-    ext = [
-        SubmitSharesExtended(
-            channel_id=1,
-            sequence_number=i,
-            job_id=1,
-            nonce=i,
-            ntime=NOW,
-            version=0x20000000,
-            extranonce=i.to_bytes(16, "little"),
-        )
-        for i in range(n)
-    ]
+    std, ext = sample_shares(n, NOW, 1, 1)
 
     def run(vardiff: VardiffConfig | None, shares: list[Any], extended: bool) -> int:
         core = fresh(vardiff, extended)

@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from bench.common import print_table
+from bench.common import print_table, sample_shares
 from stratumv2.bitcoin.coinbase import bip34_height_push
 from stratumv2.bitcoin.hashes import merkle_branch
 from stratumv2.bitcoin.target import MAX_TARGET
@@ -28,8 +28,6 @@ from stratumv2.mining.standard import StandardChannel
 from stratumv2.protocol import (
     NewTemplate,
     SetNewPrevHashTd,
-    SubmitSharesExtended,
-    SubmitSharesStandard,
 )
 
 BITS = 0x17031ABE  # mainnet-like: no share is a block
@@ -137,24 +135,7 @@ def main(short: bool) -> None:
         ch.on_new_prev_hash(tip)
         return ch
 
-    std_shares = [
-        SubmitSharesStandard(
-            channel_id=1, sequence_number=i, job_id=1, nonce=i, ntime=NOW, version=0x20000000
-        )
-        for i in range(n)
-    ]
-    ext_shares = [
-        SubmitSharesExtended(
-            channel_id=2,
-            sequence_number=i,
-            job_id=1,
-            nonce=i,
-            ntime=NOW,
-            version=0x20000000,
-            extranonce=i.to_bytes(16, "little"),
-        )
-        for i in range(n)
-    ]
+    std_shares, ext_shares = sample_shares(n, NOW, 1, 2)
 
     def run_standard() -> int:
         ch = standard_channel()

@@ -10,6 +10,8 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 
+from stratumv2.protocol import SubmitSharesExtended, SubmitSharesStandard
+
 
 def per_second(fn: Callable[[], object], short: bool = False, min_time: float = 0.2) -> float:
     """Calls of ``fn`` per second: best of several timed batches (robust to noise)."""
@@ -64,3 +66,24 @@ def _fmt(value: object) -> str:
             return f"{value:,.0f}"
         return f"{value:.3g}" if value < 10 else f"{value:.1f}"
     return str(value)
+
+
+def sample_shares(
+    n: int, ntime: int, standard_channel: int, extended_channel: int
+) -> tuple[list[SubmitSharesStandard], list[SubmitSharesExtended]]:
+    """``n`` distinct standard and extended shares on job 1 (nonce and extranonce = index)."""
+    standard = [
+        SubmitSharesStandard(
+            channel_id=standard_channel, sequence_number=i, job_id=1, nonce=i, ntime=ntime,
+            version=0x20000000,
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    extended = [
+        SubmitSharesExtended(
+            channel_id=extended_channel, sequence_number=i, job_id=1, nonce=i, ntime=ntime,
+            version=0x20000000, extranonce=i.to_bytes(16, "little"),
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    return standard, extended
