@@ -5,10 +5,8 @@ miner that grinds one share on demand."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,10 +17,7 @@ from stratumv2.bitcoin.target import bits_to_target
 from stratumv2.bitcoin.tx import Transaction
 from stratumv2.mining.shares import solve_header
 from stratumv2.net.client import open_sv2_connection
-from stratumv2.net.pump import Sv2Connection, new_secret
-from stratumv2.net.rpc import BitcoinRpc
-from stratumv2.net.server import Sv2Server
-from stratumv2.noise import Keypair
+from stratumv2.net.pump import Sv2Connection
 from stratumv2.protocol import (
     NewExtendedMiningJob,
     OpenExtendedMiningChannel,
@@ -32,47 +27,7 @@ from stratumv2.protocol import (
     SetupConnectionSuccess,
     SubmitSharesExtended,
 )
-from stratumv2.roles.template_provider.core import TemplateProviderCore
-from stratumv2.roles.template_provider.service import (
-    BlockStore,
-    TemplatePolicyFn,
-    TemplateProviderService,
-    TpOptions,
-)
-
-
-@dataclass
-class TpHandle:
-    service: TemplateProviderService
-    address: tuple[str, int]
-    authority_key: str
-
-
-@asynccontextmanager
-async def running_tp(
-    url: str, cookie: Path, datadir: Path, policy: TemplatePolicyFn | None = None
-) -> AsyncIterator[TpHandle]:
-    """Our TP on 127.0.0.1:0 over the node's RPC (0.5 s refresh)."""
-    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
-    service = TemplateProviderService(
-        rpc,
-        TemplateProviderCore(),
-        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
-        block_store=BlockStore(datadir / "blocks"),
-        policy=policy,
-    )
-    server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
-    )
-    await server.start("127.0.0.1", 0)
-    task = asyncio.create_task(service.run())
-    try:
-        yield TpHandle(service, ("127.0.0.1", server.port), server.authority_public_key)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
-        await rpc.close()
+from stratumv2.roles.template_provider.testing import running_tp
 
 
 @dataclass

@@ -13,16 +13,7 @@ from typing import Any
 
 import pytest
 
-from stratumv2.net.pump import new_secret
-from stratumv2.net.rpc import BitcoinRpc
-from stratumv2.net.server import Sv2Server
-from stratumv2.noise import Keypair
-from stratumv2.roles.template_provider.core import TemplateProviderCore
-from stratumv2.roles.template_provider.service import (
-    BlockStore,
-    TemplateProviderService,
-    TpOptions,
-)
+from stratumv2.roles.template_provider.testing import running_tp as tp_on_node
 
 SV2 = Path(sys.executable).with_name("sv2")
 
@@ -31,30 +22,6 @@ SV2 = Path(sys.executable).with_name("sv2")
 class Tp:
     port: int
     authority_key: str
-
-
-@asynccontextmanager
-async def tp_on_node(url: str, cookie: Path, datadir: Path) -> AsyncIterator[Tp]:
-    """Our Template Provider on 127.0.0.1:0 over the node's RPC (0.5 s refresh)."""
-    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
-    service = TemplateProviderService(
-        rpc,
-        TemplateProviderCore(),
-        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
-        block_store=BlockStore(datadir / "blocks"),
-    )
-    server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
-    )
-    await server.start("127.0.0.1", 0)
-    task = asyncio.create_task(service.run())
-    try:
-        yield Tp(server.port, server.authority_public_key)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
-        await rpc.close()
 
 
 def free_port() -> int:

@@ -26,7 +26,6 @@ from stratumv2.bitcoin.tx import TxOut
 from stratumv2.mining.shares import solve_header
 from stratumv2.net.client import open_sv2_connection
 from stratumv2.net.pump import Sv2Connection, new_secret
-from stratumv2.net.rpc import BitcoinRpc
 from stratumv2.net.server import Sv2Server
 from stratumv2.noise import Keypair
 from stratumv2.protocol import (
@@ -50,46 +49,9 @@ from stratumv2.protocol import (
     SubmitSharesStandard,
     SubmitSharesSuccess,
 )
-from stratumv2.roles.template_provider.core import TemplateProviderCore
-from stratumv2.roles.template_provider.service import (
-    BlockStore,
-    TemplateProviderService,
-    TpOptions,
-)
+from stratumv2.roles.template_provider.testing import running_tp
 
 FF = b"\xff" * 32
-
-
-@dataclass
-class TpHandle:
-    service: TemplateProviderService
-    server: Sv2Server
-    address: tuple[str, int]
-    authority_key: str
-
-
-@asynccontextmanager
-async def running_tp(url: str, cookie: Path, datadir: Path) -> AsyncIterator[TpHandle]:
-    """Our TP on 127.0.0.1:0 over the node's RPC (long poll, 0.5 s refresh)."""
-    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
-    service = TemplateProviderService(
-        rpc,
-        TemplateProviderCore(),
-        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
-        block_store=BlockStore(datadir / "blocks"),
-    )
-    server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
-    )
-    await server.start("127.0.0.1", 0)
-    task = asyncio.create_task(service.run())
-    try:
-        yield TpHandle(service, server, ("127.0.0.1", server.port), server.authority_public_key)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
-        await rpc.close()
 
 
 @dataclass

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,74 +11,16 @@ import pytest
 
 from stratumv2.bitcoin.hashes import sha256d
 from stratumv2.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
-from stratumv2.net.pump import new_secret
-from stratumv2.net.rpc import BitcoinRpc
-from stratumv2.net.server import Sv2Server
-from stratumv2.noise import Keypair
 from stratumv2.protocol import NewTemplate, SetNewPrevHashTd, SubmitSolution
-from stratumv2.roles.template_provider.core import TemplateProviderCore
-from stratumv2.roles.template_provider.service import (
-    TD_SERVER_LIMITS,
-    BlockStore,
-    TemplatePolicyFn,
-    TemplateProviderService,
-    TpOptions,
-)
+from stratumv2.roles.template_provider import testing
 
 PAYOUT = bytes.fromhex("0014751e76e8199196d454941c45d1b3a323f1433bd6")
 
 
-@dataclass
-class TpHandle:
-    service: TemplateProviderService
-    server: Sv2Server
-    address: tuple[str, int]
-    authority_key: str
-    datadir: Path
-
-
-@asynccontextmanager
-async def running_tp(
-    url: str,
-    cookie: Path,
-    datadir: Path,
-    *,
-    zmq: str | None = None,
-    policy: TemplatePolicyFn | None = None,
-    rpc_timeout: float = 5.0,
-    longpoll_timeout: float = 1800.0,
-    **core_args: Any,
-) -> AsyncIterator[TpHandle]:
-    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=rpc_timeout)
-    service = TemplateProviderService(
-        rpc,
-        TemplateProviderCore(**core_args),
-        options=TpOptions(
-            zmq_hashblock=zmq,
-            refresh_interval=1.0,
-            backoff_max=0.5,
-            longpoll_timeout=longpoll_timeout,
-        ),
-        block_store=BlockStore(datadir / "blocks"),
-        policy=policy,
-    )
-    server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text),
-        Keypair(new_secret()),
-        TD_SERVER_LIMITS,
-        name="tp-test",
-    )
-    await server.start("127.0.0.1", 0)
-    task = asyncio.create_task(service.run())
-    try:
-        yield TpHandle(
-            service, server, ("127.0.0.1", server.port), server.authority_public_key, datadir
-        )
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
-        await rpc.close()
+def running_tp(url: str, cookie: Path, datadir: Path, **kwargs: Any) -> Any:
+    """The shared in-process TP, refreshing every second as these tests expect."""
+    kwargs.setdefault("refresh_interval", 1.0)
+    return testing.running_tp(url, cookie, datadir, **kwargs)
 
 
 def coinbase_from_template(

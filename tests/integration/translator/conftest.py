@@ -15,7 +15,6 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,7 @@ import pytest
 from stratumv2.bitcoin.hashes import merkle_root_from_branch, sha256d
 from stratumv2.bitcoin.target import difficulty_to_target
 from stratumv2.mining.shares import solve_header
-from stratumv2.net.pump import new_secret
-from stratumv2.net.rpc import BitcoinRpc
-from stratumv2.net.server import Sv2Server
-from stratumv2.noise import Keypair
-from stratumv2.roles.template_provider.core import TemplateProviderCore
-from stratumv2.roles.template_provider.service import (
-    BlockStore,
-    TemplatePolicyFn,
-    TemplateProviderService,
-    TpOptions,
-)
+from stratumv2.roles.template_provider.testing import TpHandle, running_tp
 from stratumv2.sv1.wire import MiningNotify, parse_notify
 
 SV2 = Path(sys.executable).with_name("sv2")
@@ -44,41 +33,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass
-class TpHandle:
-    service: TemplateProviderService
-    server: Sv2Server
-    port: int
-    authority_key: str
-
-
-@asynccontextmanager
-async def running_tp(
-    url: str, cookie: Path, datadir: Path, policy: TemplatePolicyFn | None = None
-) -> AsyncIterator[TpHandle]:
-    """Our TP on 127.0.0.1:0 over the node's RPC (``policy`` rewrites each GBT result)."""
-    rpc = BitcoinRpc(url, cookie_file=cookie, timeout=5.0)
-    service = TemplateProviderService(
-        rpc,
-        TemplateProviderCore(),
-        options=TpOptions(refresh_interval=0.5, backoff_max=0.5),
-        block_store=BlockStore(datadir / "blocks"),
-        policy=policy,
-    )
-    server = Sv2Server(
-        lambda conn: service.serve_peer(conn, conn.peer_text), Keypair(new_secret()), name="tp"
-    )
-    await server.start("127.0.0.1", 0)
-    task = asyncio.create_task(service.run())
-    try:
-        yield TpHandle(service, server, server.port, server.authority_public_key)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
-        await rpc.close()
 
 
 @asynccontextmanager

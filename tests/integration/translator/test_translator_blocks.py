@@ -209,7 +209,7 @@ async def test_aggregated_devices_mine_blocks(
     async with running_node(tmp_path / "node") as node, node.rpc() as rpc:
         await rpc.call("generatetoaddress", 1, node.address)
         tp_dir = tmp_path / "tp"
-        async with tp_runner(node.url, node.cookie_path, tp_dir, _version_bit_in_mask) as tp:
+        async with tp_runner(node.url, node.cookie_path, tp_dir, policy=_version_bit_in_mask) as tp:
             sv2_port, listen_port = helpers["free_port"](), helpers["free_port"]()
             args = [*helpers["pool_args"](tp, REGTEST_ADDRESS, sv2_port, listen_port)]
             args += ["--datadir", str(tmp_path / "pool")]
